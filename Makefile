@@ -1,0 +1,43 @@
+# Quick start: `make demo` runs the whole pipeline on the embedded demo CRM; `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_PORT ?= 8765
+
+.PHONY: install demo test dev lint format lock
+
+install: $(STAMP)
+
+# constraints.txt pins every transitive package, so an install next month resolves the same stack.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+demo: install
+	$(BIN)/crm-kpi demo
+
+test: install
+	$(BIN)/pytest
+
+dev: install
+	@mkdir -p .dagster_home
+	@$(BIN)/crm-kpi demo-crm --port $(DEMO_PORT) & crm=$$!; trap "kill $$crm" EXIT INT TERM; \
+	HUBSPOT_BASE_URL=http://127.0.0.1:$(DEMO_PORT) HUBSPOT_ACCESS_TOKEN=demo-token \
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -w workspace.yaml
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	cd dbt_project && ../$(BIN)/sqlfluff lint models
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Refresh constraints.txt after changing pyproject.toml's pins (needs a clean venv).
+lock:
+	rm -rf /tmp/crm-kpi-lock && $(PYTHON) -m venv /tmp/crm-kpi-lock
+	/tmp/crm-kpi-lock/bin/pip install --quiet -e '.[dev]'
+	/tmp/crm-kpi-lock/bin/pip freeze --exclude-editable > constraints.txt

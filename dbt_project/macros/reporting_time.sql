@@ -1,0 +1,17 @@
+-- Reporting periods are cut in var('reporting_timezone') (CRM_KPI_TIMEZONE, default UTC), so a
+-- call made on Sunday evening in New York counts in that Sunday's week, not Monday's.
+
+{% macro to_reporting_timestamp(column_name) -%}
+    timezone('{{ var("reporting_timezone") }}', {{ column_name }})
+{%- endmacro %}
+
+
+{% macro to_reporting_date(column_name) -%}
+    cast({{ to_reporting_timestamp(column_name) }} as date)
+{%- endmacro %}
+
+
+-- Weeks start on Monday (ISO weeks).
+{% macro week_start(column_name) -%}
+    cast(date_trunc('week', {{ to_reporting_timestamp(column_name) }}) as date)
+{%- endmacro %}

@@ -1,0 +1,146 @@
+-- One row per owner per week (Monday, reporting time zone) with at least one activity or deal
+-- event. Each event type is counted on its own date: activities by hs_timestamp, deals created by
+-- createdate, won / lost by closedate.
+
+with
+
+owners as (
+
+    select * from {{ ref('stg_hubspot__owners') }}
+
+),
+
+engagements as (
+
+    select * from {{ ref('int_engagements_unioned') }}
+
+),
+
+deals as (
+
+    select * from {{ ref('int_deals_enriched') }}
+
+),
+
+activity_weeks as (
+
+    select
+        owner_id,
+        {{ week_start('occurred_at') }} as week_start,
+        count(*) filter (where engagement_type = 'call') as calls,
+        count(*) filter (where engagement_type = 'email') as emails,
+        count(*) filter (where engagement_type = 'meeting') as meetings,
+        count(*) filter (where engagement_type = 'task') as tasks
+    from engagements
+    where occurred_at is not null
+    group by all
+
+),
+
+created_weeks as (
+
+    select
+        owner_id,
+        {{ week_start('created_at') }} as week_start,
+        count(*) as deals_created,
+        sum(coalesce(amount_home, 0)) as pipeline_created_amount
+    from deals
+    where created_at is not null
+    group by all
+
+),
+
+closed_weeks as (
+
+    select
+        owner_id,
+        {{ week_start('closed_at') }} as week_start,
+        count(*) filter (where is_won) as deals_won,
+        count(*) filter (where is_lost) as deals_lost,
+        coalesce(sum(coalesce(amount_home, 0)) filter (where is_won), 0) as won_amount
+    from deals
+    where
+        closed_at is not null
+        and (is_won or is_lost)
+    group by all
+
+),
+
+owner_weeks as (
+
+    select
+        owner_id,
+        week_start
+    from activity_weeks
+    union
+    select
+        owner_id,
+        week_start
+    from created_weeks
+    union
+    select
+        owner_id,
+        week_start
+    from closed_weeks
+
+),
+
+joined as (
+
+    select
+
+        ---------- ids
+        owner_weeks.owner_id,
+
+        ---------- text
+        owners.owner_name,
+        owners.primary_team_name as team_name,
+
+        ---------- dates
+        owner_weeks.week_start,
+
+        ---------- activity
+        coalesce(activity_weeks.calls, 0) as calls,
+        coalesce(activity_weeks.emails, 0) as emails,
+        coalesce(activity_weeks.meetings, 0) as meetings,
+        coalesce(activity_weeks.tasks, 0) as tasks,
+
+        ---------- pipeline created
+        coalesce(created_weeks.deals_created, 0) as deals_created,
+        coalesce(created_weeks.pipeline_created_amount, 0) as pipeline_created_amount,
+
+        ---------- outcomes
+        coalesce(closed_weeks.deals_won, 0) as deals_won,
+        coalesce(closed_weeks.deals_lost, 0) as deals_lost,
+        coalesce(closed_weeks.won_amount, 0) as won_amount
+
+    -- The inner join drops unowned records and owners the CRM does not list.
+    from owner_weeks
+    inner join owners
+        on owner_weeks.owner_id = owners.owner_id
+    left join activity_weeks
+        on
+            owner_weeks.owner_id = activity_weeks.owner_id
+            and owner_weeks.week_start = activity_weeks.week_start
+    left join created_weeks
+        on
+            owner_weeks.owner_id = created_weeks.owner_id
+            and owner_weeks.week_start = created_weeks.week_start
+    left join closed_weeks
+        on
+            owner_weeks.owner_id = closed_weeks.owner_id
+            and owner_weeks.week_start = closed_weeks.week_start
+
+),
+
+final as (
+
+    select
+        *,
+        deals_won / nullif(deals_won + deals_lost, 0) as win_rate,
+        {{ kpi_as_of() }} as as_of
+    from joined
+
+)
+
+select * from final

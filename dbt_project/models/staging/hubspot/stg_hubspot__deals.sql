@@ -1,0 +1,42 @@
+with
+
+source as (
+
+    select * from {{ source('hubspot', 'deals') }}
+
+),
+
+renamed as (
+
+    select
+
+        ---------- ids
+        id as deal_id,
+        {{ hubspot_property('hubspot_owner_id') }} as owner_id,
+        {{ hubspot_property('pipeline') }} as pipeline_id,
+        {{ hubspot_property('dealstage') }} as stage_id,
+        {{ hubspot_association_ids('companies') }} as company_ids,
+
+        ---------- text
+        {{ hubspot_property('dealname') }} as deal_name,
+        {{ hubspot_property('deal_currency_code') }} as currency_code,
+
+        ---------- numerics
+        cast({{ hubspot_property('amount') }} as decimal(18, 2)) as amount,
+        cast(
+            {{ hubspot_property('amount_in_home_currency') }} as decimal(18, 2)
+        ) as amount_in_home_currency,
+
+        ---------- booleans
+        coalesce(archived, false) as is_archived,
+
+        ---------- timestamps
+        {{ hubspot_timestamp(hubspot_property('createdate')) }} as created_at,
+        {{ hubspot_timestamp(hubspot_property('closedate')) }} as closed_at,
+        updated_at
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,35 @@
+with
+
+source as (
+
+    select * from {{ source('hubspot', 'emails') }}
+
+),
+
+renamed as (
+
+    select
+
+        ---------- ids
+        id as engagement_id,
+        {{ hubspot_property('hubspot_owner_id') }} as owner_id,
+        {{ hubspot_association_ids('deals') }} as deal_ids,
+        {{ hubspot_association_ids('contacts') }} as contact_ids,
+        {{ hubspot_association_ids('companies') }} as company_ids,
+
+        ---------- text
+        {{ hubspot_property('hs_email_direction') }} as email_direction,
+        {{ hubspot_property('hs_email_status') }} as email_status,
+
+        ---------- booleans
+        coalesce(archived, false) as is_archived,
+
+        ---------- timestamps
+        {{ hubspot_timestamp(hubspot_property('hs_timestamp')) }} as occurred_at,
+        updated_at
+
+    from source
+
+)
+
+select * from renamed

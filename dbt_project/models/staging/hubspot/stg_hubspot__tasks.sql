@@ -1,0 +1,37 @@
+with
+
+source as (
+
+    select * from {{ source('hubspot', 'tasks') }}
+
+),
+
+renamed as (
+
+    select
+
+        ---------- ids
+        id as engagement_id,
+        {{ hubspot_property('hubspot_owner_id') }} as owner_id,
+        {{ hubspot_association_ids('deals') }} as deal_ids,
+        {{ hubspot_association_ids('contacts') }} as contact_ids,
+        {{ hubspot_association_ids('companies') }} as company_ids,
+
+        ---------- text
+        {{ hubspot_property('hs_task_status') }} as task_status,
+        {{ hubspot_property('hs_task_type') }} as task_type,
+        {{ hubspot_property('hs_task_priority') }} as task_priority,
+
+        ---------- booleans
+        coalesce(archived, false) as is_archived,
+
+        ---------- timestamps
+        -- For tasks hs_timestamp is the due date.
+        {{ hubspot_timestamp(hubspot_property('hs_timestamp')) }} as occurred_at,
+        updated_at
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,11 @@
+-- Fails for every combination of the given columns that occurs more than once (the grain check).
+{% test unique_combination_of_columns(model, combination_of_columns) %}
+
+    select
+        {{ combination_of_columns | join(',\n        ') }},
+        count(*) as n_rows
+    from {{ model }}
+    group by all
+    having count(*) > 1
+
+{% endtest %}

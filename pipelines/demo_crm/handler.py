@@ -1,0 +1,135 @@
+"""One HTTP exchange with the demo CRM: faults, auth, rate limits, then the API route."""
+
+import json
+import socket
+import time
+import traceback
+import uuid
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
+
+from .api import error_body, is_search
+
+if TYPE_CHECKING:
+    from .server import DemoCrmServer, Fault
+
+AUTH_MESSAGE = (
+    "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
+    "can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
+)
+
+
+def rate_limit_body(policy: str = "TEN_SECONDLY_ROLLING") -> dict:
+    """HubSpot's 429 body (it has `errorType` and `policyName`, no `category`)."""
+    message = f"You have reached your {policy.lower()} limit."
+    return error_body(message, None, errorType="RATE_LIMIT", policyName=policy)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the real API
+    disable_nagle_algorithm = True  # headers and body go out in two writes
+    timeout = 60  # idle keep-alive connections give their thread back eventually
+    server_version = "demo-crm"
+
+    def setup(self) -> None:
+        super().setup()
+        self.demo.track_connection(self.connection, opened=True)
+
+    def finish(self) -> None:
+        self.demo.track_connection(self.connection, opened=False)
+        super().finish()
+
+    @property
+    def demo(self) -> "DemoCrmServer":
+        return self.server.demo  # type: ignore[attr-defined]
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass  # quiet: no per-request logging
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        # Faults come first: they stand for the network and gateways in front of the API.
+        fault = self.demo.log_request(method, self.path, parts.path, body)
+        if fault is not None:
+            time.sleep(fault.delay)
+            if fault.kind == "status":
+                self._fault_response(fault)
+                return
+        status, payload, headers = self._answer(method, parts.path, parts.query, body)
+        self._send(status, payload, headers, cut=fault.kind if fault else None)
+
+    def _answer(self, method: str, path: str, query: str, body: bytes) -> tuple[int, dict, dict]:
+        demo = self.demo
+        # Limits are per app, so only authenticated calls count against them.
+        if self.headers.get("Authorization") != f"Bearer {demo.token}":
+            return 401, error_body(AUTH_MESSAGE, "INVALID_AUTHENTICATION"), {}
+        search = is_search(method, path)
+        allowed, headers = demo.admit(search)
+        if not allowed:
+            policy = "SECONDLY" if search else "TEN_SECONDLY_ROLLING"
+            return 429, rate_limit_body(policy), headers
+        params = parse_qs(query, keep_blank_values=True)
+        base = f"http://{self.headers.get('Host') or demo.url.split('//', 1)[1]}"
+        try:
+            status, payload = demo.api.handle(method, path, params, body, base)
+        except Exception:  # a bug here must reach the client as HubSpot's 500, not a hang
+            traceback.print_exc()
+            status, payload = 500, error_body("Internal error", "INTERNAL_ERROR")
+        return status, payload, headers
+
+    def _fault_response(self, fault: "Fault") -> None:
+        headers = {}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = f"{fault.retry_after:g}"
+        if fault.body is not None:
+            payload = fault.body
+        elif fault.status == 429:
+            payload = rate_limit_body()
+        else:
+            try:
+                phrase = HTTPStatus(fault.status).phrase
+            except ValueError:
+                phrase = "Error"
+            category = "INTERNAL_ERROR" if fault.status >= 500 else "VALIDATION_ERROR"
+            payload = error_body(phrase, category)
+        self._send(fault.status, payload, headers)
+
+    def _send(self, status: int, payload: dict, headers: dict, cut: str | None = None) -> None:
+        data = json.dumps(payload, separators=(",", ":")).encode()
+        half = data[: len(data) // 2]
+        if cut == "truncate":
+            status, data = 200, half
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json;charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        correlation = payload.get("correlationId") if isinstance(payload, dict) else None
+        self.send_header("X-HubSpot-Correlation-Id", correlation or str(uuid.uuid4()))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if cut == "disconnect":
+            self.wfile.write(half)
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(data)

@@ -1,0 +1,133 @@
+"""HubSpot CRM v3 over HTTP: one session, one retry policy, one pagination loop.
+
+The client knows nothing of the demo CRM; point `base_url` anywhere that speaks the API.
+"""
+
+import json
+import logging
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class CrmError(Exception):
+    """The CRM could not be read; the message names the request, never the token."""
+
+
+class CrmAuthError(CrmError):
+    """The token is missing, wrong, expired or lacks a scope: a user error, not a bug."""
+
+
+class HubSpotClient:
+    """A HubSpot API session with timeouts, retries and cursor paging.
+
+    Args:
+        base_url: e.g. ``https://api.hubapi.com``.
+        access_token: a private-app token; kept only in the session's headers.
+        timeout_s: connect and read timeout of every request.
+        max_attempts: tries per request before giving up.
+        backoff_s: first wait between tries; doubles each time, with jitter.
+        rate_limit_wait_s: least wait after a 429 that carries no Retry-After (HubSpot omits it
+            for some policies; public connectors wait 3-10 s).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        access_token: str,
+        timeout_s: float = 30.0,
+        max_attempts: int = 6,
+        backoff_s: float = 0.5,
+        rate_limit_wait_s: float = 3.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.rate_limit_wait_s = rate_limit_wait_s
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {access_token}"
+        self.session.headers["Accept"] = "application/json"
+        self.requests_sent = 0
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> "HubSpotClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """Send one request, retrying throttling, server errors, resets and broken bodies."""
+        url = f"{self.base_url}{path}"
+        failure = ""
+        for attempt in range(1, self.max_attempts + 1):
+            wait = self.backoff_s * 2 ** (attempt - 1) * (1 + random.random() / 2)
+            try:
+                self.requests_sent += 1
+                response = self.session.request(method, url, timeout=self.timeout_s, **kwargs)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                failure = f"{type(exc).__name__}"
+            else:
+                status = response.status_code
+                if status in (401, 403):
+                    raise CrmAuthError(f"{method} {path}: HTTP {status} {_error_text(response)}")
+                if status in RETRYABLE_STATUSES:
+                    failure = f"HTTP {status} {_error_text(response)}"
+                    if status == 429:
+                        wait = max(wait, _retry_after(response, self.rate_limit_wait_s))
+                elif status >= 400:
+                    raise CrmError(f"{method} {path}: HTTP {status} {_error_text(response)}")
+                else:
+                    try:
+                        return response.json()
+                    except (ValueError, json.JSONDecodeError):
+                        # A truncated or non-JSON body: the server or a proxy cut it short.
+                        failure = f"HTTP {status} with a body that is not valid JSON"
+            if attempt < self.max_attempts:
+                log.warning("%s %s: %s; retry %d in %.1fs", method, path, failure, attempt, wait)
+                time.sleep(wait)
+        raise CrmError(f"{method} {path}: gave up after {self.max_attempts} tries: {failure}")
+
+    def paginate(self, path: str, params: dict[str, Any] | None = None) -> Iterator[list[dict]]:
+        """Yield each page's `results` of a GET list endpoint, following `paging.next.after`.
+
+        HubSpot can return short or empty pages that still carry `paging.next`, so the loop
+        stops only when `paging` is absent.
+        """
+        params = dict(params or {})
+        while True:
+            page = self.request("GET", path, params=params)
+            yield page.get("results", [])
+            after = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
+            params["after"] = after
+
+
+def _retry_after(response: requests.Response, default_s: float) -> float:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return default_s
+
+
+def _error_text(response: requests.Response) -> str:
+    """HubSpot's error message (category and message), short; never request headers."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.reason or ""
+    if isinstance(body, dict):
+        parts = [str(body.get(k)) for k in ("category", "errorType", "message") if body.get(k)]
+        return ": ".join(parts)[:300]
+    return response.reason or ""

@@ -1,0 +1,99 @@
+"""One pipeline run through the Dagster asset graph, and what it means for the user (exit code)."""
+
+import logging
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from dagster import DagsterInstance, ExecuteInProcessResult
+
+from .hubspot.client import CrmAuthError, CrmError, HubSpotClient
+from .hubspot.objects import OWNERS
+from .publish import PUBLISHED_KPIS
+from .settings import ConfigError, Settings
+
+log = logging.getLogger(__name__)
+
+
+class ExitCode(IntEnum):
+    PUBLISHED = 0
+    RUN_FAILED = 1  # nothing published
+    BAD_CONFIGURATION = 2  # bad settings or credentials
+    CHECK_FAILED = 3  # a blocking quality check failed; the previous KPIs stay
+
+
+@dataclass
+class RunOutcome:
+    exit_code: ExitCode
+    reason: str
+    records: dict[str, int] = field(default_factory=dict)
+    published_rows: dict[str, int] = field(default_factory=dict)
+    dagster_result: ExecuteInProcessResult | None = None
+
+
+def verify_crm_access(settings: Settings) -> None:
+    """Fail fast, before Dagster starts, on a missing or rejected token or an unreachable CRM."""
+    with HubSpotClient(
+        settings.hubspot_base_url, settings.access_token(), max_attempts=2, timeout_s=15
+    ) as client:
+        client.request("GET", OWNERS.path, params={"limit": 1})
+
+
+def run_pipeline(settings: Settings, instance: DagsterInstance | None = None) -> RunOutcome:
+    """Sync, build, check and publish once; never raises for problems a user can cause."""
+    try:
+        verify_crm_access(settings)
+    except (ConfigError, CrmAuthError) as exc:
+        return RunOutcome(ExitCode.BAD_CONFIGURATION, str(exc))
+    except CrmError as exc:
+        return RunOutcome(ExitCode.RUN_FAILED, f"cannot read the CRM: {exc}")
+
+    from .definitions import defs  # loading dbt's manifest takes a moment: only when running
+
+    job = defs.resolve_job_def("crm_kpi_run")
+    result = job.execute_in_process(
+        instance=instance or DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    return interpret(result)
+
+
+def interpret(result: ExecuteInProcessResult) -> RunOutcome:
+    records, published_rows = {}, {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        metadata = {k: v.value for k, v in materialization.metadata.items()}
+        if materialization.asset_key.path[0] == "raw":
+            records[materialization.asset_key.path[-1]] = metadata.get("records", 0)
+        elif materialization.asset_key == PUBLISHED_KPIS:
+            published_rows = {
+                k.removeprefix("rows_"): v for k, v in metadata.items() if k.startswith("rows_")
+            }
+    outcome = RunOutcome(ExitCode.PUBLISHED, "published", records, published_rows, result)
+    if published_rows:
+        return outcome
+    blocked = [
+        f"{e.asset_key.to_user_string()} {e.check_name}: {e.description}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed and e.severity.value == "ERROR"
+    ]
+    if blocked:
+        outcome.exit_code = ExitCode.CHECK_FAILED
+        outcome.reason = "blocking check failed, previous KPIs kept: " + " | ".join(blocked)
+        return outcome
+    failures = [_root_cause(e.step_failure_data.error) for e in result.get_step_failure_events()]
+    auth = [message for cls_name, message in failures if cls_name == CrmAuthError.__name__]
+    if auth:
+        outcome.exit_code, outcome.reason = ExitCode.BAD_CONFIGURATION, auth[0]
+    else:
+        outcome.exit_code = ExitCode.RUN_FAILED
+        outcome.reason = "run failed, nothing published: " + (
+            " | ".join(message for _, message in failures) or "no step failed; see the run log"
+        )
+    return outcome
+
+
+def _root_cause(error) -> tuple[str, str]:
+    while error.cause is not None:
+        error = error.cause
+    return error.cls_name or "", error.message.strip().splitlines()[-1]

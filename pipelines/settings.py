@@ -1,0 +1,68 @@
+"""The one place configuration is read: environment variables, with `.env` honoured.
+
+Secrets come only from the environment; nothing here is ever logged or shown in the Dagster UI.
+"""
+
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A setting the user can fix; the CLI prints it as one line and exits 2."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    hubspot_access_token: SecretStr | None = Field(default=None, repr=False)
+    hubspot_base_url: str = "https://api.hubapi.com"
+    data_dir: Path = Field(default=Path("data"), validation_alias="CRM_KPI_DATA_DIR")
+    quotas: Path | None = Field(default=None, validation_alias="CRM_KPI_QUOTAS")
+    timezone: str = Field(default="UTC", validation_alias="CRM_KPI_TIMEZONE")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)"
+            ) from exc
+        return value
+
+    @field_validator("hubspot_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"HUBSPOT_BASE_URL must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")
+
+    @cached_property
+    def warehouse_path(self) -> Path:
+        return self.data_dir.resolve() / "warehouse.duckdb"
+
+    @cached_property
+    def published_path(self) -> Path:
+        return self.data_dir.resolve() / "kpi.duckdb"
+
+    def access_token(self) -> str:
+        if self.hubspot_access_token is None or not self.hubspot_access_token.get_secret_value():
+            raise ConfigError(
+                "HUBSPOT_ACCESS_TOKEN is not set: create a HubSpot private app and export its token"
+            )
+        return self.hubspot_access_token.get_secret_value()
+
+
+def load_settings() -> Settings:
+    """Read settings now (not at import), turning validation errors into one clear line."""
+    try:
+        return Settings()
+    except ValueError as exc:
+        errors = getattr(exc, "errors", lambda: [])()
+        message = "; ".join(e["msg"].removeprefix("Value error, ") for e in errors) or str(exc)
+        raise ConfigError(f"bad configuration: {message}") from None

@@ -1,0 +1,49 @@
+"""The working warehouse file: connections and the raw layer's shape."""
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+RAW_SCHEMA = "raw"
+SYNC_STATE_TABLE = f"{RAW_SCHEMA}._sync_state"
+
+# Every raw table has one shape: the record exactly as the CRM returned it, keyed by id.
+# Properties stay inside `record` so a property added or dropped in the CRM never breaks a load.
+RAW_TABLE_COLUMNS = """
+    id varchar primary key,
+    updated_at timestamptz,
+    archived boolean not null,
+    record json not null,
+    loaded_at timestamptz not null
+"""
+
+
+@contextmanager
+def connect(path: Path, read_only: bool = False):
+    """Open the warehouse, always closed afterwards: DuckDB allows one writing process."""
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"create schema if not exists {RAW_SCHEMA}")
+    con.execute(
+        f"""
+        create table if not exists {SYNC_STATE_TABLE} (
+            object_name varchar primary key,
+            synced_at timestamptz not null,
+            records bigint not null,
+            archived_records bigint not null
+        )
+        """
+    )
+
+
+def ensure_raw_table(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    con.execute(f"create table if not exists {RAW_SCHEMA}.{name} ({RAW_TABLE_COLUMNS})")

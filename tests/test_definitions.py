@@ -1,0 +1,38 @@
+"""The Dagster graph cannot drift silently: its assets, checks, job and schedule."""
+
+from dagster import AssetKey
+
+from pipelines.definitions import defs
+from pipelines.hubspot.objects import CRM_OBJECTS
+
+
+def test_definitions_hold_the_whole_value_chain():
+    graph = defs.resolve_asset_graph()
+    keys = graph.get_all_asset_keys()
+    assert {AssetKey(["raw", o.name]) for o in CRM_OBJECTS} <= keys
+    assert {AssetKey(["marts", "kpi_rep_weekly"]), AssetKey(["marts", "kpi_open_pipeline"])} <= keys
+    assert AssetKey(["published", "kpi_file"]) in keys
+    # publishing waits for every mart
+    marts = {k for k in keys if k.path[0] == "marts"}
+    assert graph.get(AssetKey(["published", "kpi_file"])).parent_keys == marts
+    # dbt sources are the sync's raw assets, not separate external assets
+    assert graph.get(AssetKey(["staging", "stg_hubspot__deals"])).parent_keys == {
+        AssetKey(["raw", "deals"])
+    }
+
+
+def test_quality_checks_are_blocking_asset_checks_on_their_assets():
+    checks = {(k.asset_key, k.name) for k in defs.resolve_asset_graph().asset_check_keys}
+    assert (AssetKey(["raw", "deals"]), "raw_deals") in checks
+    assert (AssetKey(["marts", "kpi_rep_weekly"]), "kpi_rep_weekly") in checks
+    assert (AssetKey(["marts", "kpi_open_pipeline"]), "kpi_open_pipeline") in checks
+    for check in defs.asset_checks:
+        for spec in check.check_specs:
+            assert spec.blocking
+
+
+def test_the_run_job_and_its_schedule():
+    job = defs.resolve_job_def("crm_kpi_run")
+    schedule = defs.resolve_schedule_def("hourly_kpi_run")
+    assert schedule.job_name == job.name
+    assert schedule.cron_schedule == "0 * * * *"

@@ -1,0 +1,145 @@
+"""End to end: demo CRM over HTTP -> Dagster sync -> dbt marts -> GX checks -> kpi.duckdb."""
+
+import duckdb
+import pytest
+
+from pipelines.hubspot.objects import CRM_OBJECTS
+from pipelines.runner import ExitCode, run_pipeline
+from pipelines.settings import load_settings
+
+from .conftest import point_at
+from .kpi_oracle import open_pipeline, rep_weekly
+
+
+def test_a_run_materializes_every_asset_and_check_and_publishes(published_run):
+    outcome, data_dir = published_run
+    assert outcome.exit_code == ExitCode.PUBLISHED, outcome.reason
+    result = outcome.dagster_result
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    from pipelines.definitions import defs
+
+    every_asset = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert materialized == every_asset
+    evaluations = result.get_asset_check_evaluations()
+    check_keys = defs.resolve_asset_graph().asset_check_keys
+    assert {(e.asset_key, e.check_name) for e in evaluations} == {
+        (k.asset_key, k.name) for k in check_keys
+    }
+    assert all(e.passed for e in evaluations), [e.description for e in evaluations if not e.passed]
+    assert (data_dir / "kpi.duckdb").exists()
+
+
+def test_raw_layer_holds_every_record_the_crm_has(published_run, demo_crm):
+    outcome, data_dir = published_run
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    for obj in CRM_OBJECTS:
+        if obj.name in ("owners", "deal_pipelines"):
+            expected = {o["id"] for o in getattr(demo_crm.crm, obj.name.removeprefix("deal_"))}
+        else:
+            expected = {r["id"] for r in demo_crm.crm.objects[obj.name]}
+        stored = {i for (i,) in con.execute(f"select id from raw.{obj.name}").fetchall()}
+        assert stored == expected, obj.name
+        assert outcome.records[obj.name] == len(expected)
+    archived = con.execute("select count(*) from raw.deals where archived").fetchone()[0]
+    assert archived == sum(d["archived"] for d in demo_crm.crm.objects["deals"]) > 0
+    con.close()
+
+
+def test_published_rep_weekly_equals_kpis_computed_from_the_crm(published_run, demo_crm):
+    _, data_dir = published_run
+    crm = demo_crm.crm
+    expected = rep_weekly(crm.objects, crm.owners, crm.pipelines, "Europe/Berlin")
+    con = duckdb.connect(str(data_dir / "kpi.duckdb"), read_only=True)
+    rows = con.sql("select * from kpi_rep_weekly").df()
+    con.close()
+    columns = [
+        "calls",
+        "emails",
+        "meetings",
+        "tasks",
+        "deals_created",
+        "pipeline_created_amount",
+        "deals_won",
+        "deals_lost",
+        "won_amount",
+    ]
+    published = {
+        (r.owner_id, r.week_start.date() if hasattr(r.week_start, "date") else r.week_start): {
+            c: float(getattr(r, c)) for c in columns if getattr(r, c)
+        }
+        for r in rows.itertuples()
+    }
+    published = {k: v for k, v in published.items() if v}
+    # A week can hold only zero-valued events (a deal without amount, say): compare non-zeros.
+    expected = {k: {c: v for c, v in values.items() if v} for k, values in expected.items()}
+    expected = {k: v for k, v in expected.items() if v}
+    assert published.keys() == expected.keys()
+    for key, values in expected.items():
+        assert published[key] == pytest.approx(values), key
+    won = rows[(rows.deals_won + rows.deals_lost) > 0]
+    assert (won.win_rate == won.deals_won / (won.deals_won + won.deals_lost)).all()
+    assert rows[(rows.deals_won + rows.deals_lost) == 0].win_rate.isna().all()
+
+
+def test_published_open_pipeline_equals_open_deals_in_the_crm(published_run, demo_crm):
+    _, data_dir = published_run
+    expected = open_pipeline(demo_crm.crm.objects, demo_crm.crm.pipelines)
+    con = duckdb.connect(str(data_dir / "kpi.duckdb"), read_only=True)
+    rows = con.sql("select * from kpi_open_pipeline").fetchdf()
+    con.close()
+    published = {
+        (r.pipeline_id, r.stage_id): {
+            "open_deals": float(r.open_deals),
+            "open_amount": float(r.open_amount),
+            "weighted_amount": float(r.weighted_amount),
+        }
+        for r in rows.itertuples()
+    }
+    assert published.keys() == expected.keys()
+    for key, values in expected.items():
+        assert published[key] == pytest.approx(values), key
+    # the custom pipeline, with numeric stage ids, is there too
+    assert any(stage.isdigit() for _, stage in published)
+
+
+def test_published_file_holds_no_email_addresses_or_token(published_run, demo_crm):
+    _, data_dir = published_run
+    from .conftest import TOKEN
+
+    con = duckdb.connect(str(data_dir / "kpi.duckdb"), read_only=True)
+    text_columns = con.execute(
+        "select table_name, column_name from duckdb_columns() "
+        "where not internal and schema_name = 'main' and data_type = 'VARCHAR'"
+    ).fetchall()
+    assert text_columns
+    emails = {o["email"] for o in demo_crm.crm.owners if o.get("email")}
+    for table, column in text_columns:
+        values = {
+            v for (v,) in con.execute(f'select distinct "{column}" from "{table}"').fetchall()
+        }
+        assert not any(v and "@" in v for v in values), (table, column)
+        assert not values & emails
+    con.close()
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_a_failing_blocking_check_keeps_the_previous_publication(fresh_crm, tmp_path, monkeypatch):
+    point_at(monkeypatch, fresh_crm, tmp_path)
+    assert run_pipeline(load_settings()).exit_code == ExitCode.PUBLISHED
+    before = (tmp_path / "kpi.duckdb").read_bytes()
+
+    # An absurd negative amount on an open deal turns its stage's open amount negative.
+    open_deal = next(
+        d
+        for d in fresh_crm.crm.objects["deals"]
+        if not d["archived"] and d["properties"]["hs_is_closed"] == "false"
+    )
+    open_deal["properties"]["amount"] = "-999999999"
+    open_deal["properties"]["amount_in_home_currency"] = None
+    outcome = run_pipeline(load_settings())
+
+    assert outcome.exit_code == ExitCode.CHECK_FAILED, outcome.reason
+    assert "kpi_open_pipeline" in outcome.reason
+    assert (tmp_path / "kpi.duckdb").read_bytes() == before
