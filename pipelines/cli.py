@@ -7,8 +7,11 @@ Exit codes: 0 published; 1 run failed (nothing published); 2 bad configuration o
 import argparse
 import os
 import sys
+import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from .runner import ExitCode, RunOutcome, run_pipeline
+from .exit_codes import ExitCode
 from .settings import ConfigError, Settings, load_settings
 
 ENVIRONMENT_HELP = """environment (a .env file in the working directory is honoured):
@@ -43,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "demo":
             return _demo(settings)
-        return _report(run_pipeline(settings), settings)
+        settings.access_token()  # fail at once, before the slow imports, when it is missing
+        return _report(_run(settings), settings)
     except ConfigError as exc:
         print(f"crm-kpi: {exc}", file=sys.stderr)
         return ExitCode.BAD_CONFIGURATION
@@ -58,10 +62,21 @@ def _demo(settings: Settings) -> int:
         os.environ["HUBSPOT_BASE_URL"] = crm.url
         os.environ["HUBSPOT_ACCESS_TOKEN"] = crm.token
         print(f"demo CRM serving at {crm.url}")
-        return _report(run_pipeline(load_settings()), settings)
+        return _report(_run(load_settings()), settings)
 
 
-def _report(outcome: RunOutcome, settings: Settings) -> int:
+def _run(settings: Settings):
+    # Dagster and dbt take seconds to import: only once the settings are known to be good.
+    from .runner import run_pipeline
+
+    print(f"running sync -> dbt build -> checks -> publish (log: {settings.run_log_path})")
+    started = time.monotonic()
+    outcome = run_pipeline(settings)
+    print(f"finished in {time.monotonic() - started:.0f}s")
+    return outcome
+
+
+def _report(outcome, settings: Settings) -> int:
     if outcome.exit_code != ExitCode.PUBLISHED:
         print(f"crm-kpi: {outcome.reason}", file=sys.stderr)
         return outcome.exit_code
@@ -75,43 +90,42 @@ def _report(outcome: RunOutcome, settings: Settings) -> int:
 
 
 def _print_summary(settings: Settings) -> None:
-    """The last full week per team, read back from the published file as a BI tool would."""
+    """Last week per team, read back from the published file as a BI tool would."""
     import duckdb
 
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    last_week = today - timedelta(days=today.weekday() + 7)
     con = duckdb.connect(str(settings.published_path), read_only=True)
     try:
-        rows = con.sql(
+        rows = con.execute(
             """
-            with last_week as (
-                select max(week_start) - 7 as week_start from kpi_rep_weekly
-            )
             select
                 coalesce(team_name, '(no team)'),
                 sum(calls + emails + meetings + tasks)::int,
                 sum(deals_created)::int,
-                round(sum(pipeline_created_amount)),
+                sum(pipeline_created_amount),
                 sum(deals_won)::int,
-                round(sum(won_amount))
+                sum(won_amount)
             from kpi_rep_weekly
-            where week_start = (select week_start from last_week)
+            where week_start = $week
             group by all
             order by 1
-            """
+            """,
+            {"week": last_week},
         ).fetchall()
-        week = con.sql("select max(week_start) - 7 from kpi_rep_weekly").fetchone()[0]
-        open_deals, open_amount = con.sql(
-            "select sum(open_deals)::int, round(sum(open_amount)) from kpi_open_pipeline"
+        open_deals, open_amount = con.execute(
+            "select sum(open_deals)::int, sum(open_amount) from kpi_open_pipeline"
         ).fetchone()
     finally:
         con.close()
-    print(f"\nweek of {week}:")
+    print(f"\nlast week (from {last_week}):")
     header = ("team", "activities", "new deals", "pipeline", "won", "bookings")
     print("  {:<24}{:>11}{:>10}{:>12}{:>5}{:>12}".format(*header))
     for team, activities, created, pipeline, won, bookings in rows:
         print(
             f"  {team:<24}{activities:>11}{created:>10}{pipeline:>12,.0f}{won:>5}{bookings:>12,.0f}"
         )
-    print(f"open pipeline now: {open_deals} deals, {open_amount:,.0f}")
+    print(f"open pipeline now: {open_deals or 0} deals, {open_amount or 0:,.0f}")
 
 
 if __name__ == "__main__":

@@ -1,24 +1,18 @@
 """One pipeline run through the Dagster asset graph, and what it means for the user (exit code)."""
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
-from enum import IntEnum
 
 from dagster import DagsterInstance, ExecuteInProcessResult
 
+from .exit_codes import ExitCode
 from .hubspot.client import CrmAuthError, CrmError, HubSpotClient
 from .hubspot.objects import OWNERS
 from .publish import PUBLISHED_KPIS
 from .settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
-
-
-class ExitCode(IntEnum):
-    PUBLISHED = 0
-    RUN_FAILED = 1  # nothing published
-    BAD_CONFIGURATION = 2  # bad settings or credentials
-    CHECK_FAILED = 3  # a blocking quality check failed; the previous KPIs stay
 
 
 @dataclass
@@ -50,11 +44,14 @@ def run_pipeline(settings: Settings, instance: DagsterInstance | None = None) ->
     from .definitions import defs  # loading dbt's manifest takes a moment: only when running
 
     job = defs.resolve_job_def("crm_kpi_run")
-    result = job.execute_in_process(
-        instance=instance or DagsterInstance.ephemeral(),
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-    )
+    # dbt's output goes to stdout line by line; keep it in a file beside the data, not the terminal.
+    settings.run_log_path.parent.mkdir(parents=True, exist_ok=True)
+    with settings.run_log_path.open("w") as run_log, contextlib.redirect_stdout(run_log):
+        result = job.execute_in_process(
+            instance=instance or DagsterInstance.ephemeral(),
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
     return interpret(result)
 
 

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     def published_path(self) -> Path:
         return self.data_dir.resolve() / "kpi.duckdb"
 
+    @cached_property
+    def run_log_path(self) -> Path:
+        """dbt's log of the last run started from the CLI."""
+        return self.data_dir.resolve() / "logs" / "last_run.log"
+
     def access_token(self) -> str:
         if self.hubspot_access_token is None or not self.hubspot_access_token.get_secret_value():
             raise ConfigError(

@@ -1,0 +1,10 @@
+"""What `crm-kpi` tells the shell (DESIGN.md's contract)."""
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    PUBLISHED = 0
+    RUN_FAILED = 1  # nothing published
+    BAD_CONFIGURATION = 2  # bad settings or credentials
+    CHECK_FAILED = 3  # a blocking quality check failed; the previous KPIs stay
