@@ -64,7 +64,6 @@ def _layer(props: Mapping[str, Any]) -> str:
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=CrmKpiTranslator())
 def kpi_models(context: AssetExecutionContext, dbt: DbtCliResource):
     settings = load_settings()
-    # dbt runs as a subprocess and reads its settings from the environment (profiles.yml).
-    os.environ["CRM_KPI_DATA_DIR"] = str(settings.data_dir.resolve())
-    os.environ["CRM_KPI_TIMEZONE"] = settings.timezone
+    # dbt runs as a subprocess and reads its settings from the environment (env_var).
+    os.environ.update(settings.dbt_environment())
     yield from dbt.cli(["build"], context=context).stream()

@@ -3,6 +3,7 @@
 Secrets come only from the environment; nothing here is ever logged or shown in the Dagster UI.
 """
 
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,6 +24,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("data"), validation_alias="CRM_KPI_DATA_DIR")
     quotas: Path | None = Field(default=None, validation_alias="CRM_KPI_QUOTAS")
     timezone: str = Field(default="UTC", validation_alias="CRM_KPI_TIMEZONE")
+    # The instant the KPIs are computed as of (today's snapshot, "last 14 days"); default: now.
+    # Set it to replay a past day, as the tests do.
+    as_of: datetime | None = Field(default=None, validation_alias="CRM_KPI_AS_OF")
 
     @field_validator("timezone")
     @classmethod
@@ -34,6 +38,29 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)"
             ) from exc
         return value
+
+    @field_validator("quotas")
+    @classmethod
+    def _quotas_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"CRM_KPI_QUOTAS points to {value}, which is not a file")
+        return value.resolve() if value else None
+
+    @field_validator("as_of")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("CRM_KPI_AS_OF needs a UTC offset, e.g. 2026-11-26T12:00:00Z")
+        return value
+
+    def dbt_environment(self) -> dict[str, str]:
+        """What dbt's profiles.yml and models read (env_var), resolved to absolute values."""
+        return {
+            "CRM_KPI_DATA_DIR": str(self.data_dir.resolve()),
+            "CRM_KPI_TIMEZONE": self.timezone,
+            "CRM_KPI_QUOTAS": str(self.quotas or ""),
+            "CRM_KPI_AS_OF": self.as_of.isoformat() if self.as_of else "",
+        }
 
     @field_validator("hubspot_base_url")
     @classmethod
