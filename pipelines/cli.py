@@ -31,7 +31,16 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="sync the CRM, build and check the KPIs, publish kpi.duckdb")
+    run = commands.add_parser(
+        "run", help="sync the CRM, build and check the KPIs, publish kpi.duckdb"
+    )
+    sync = commands.add_parser("sync", help="sync the CRM into the warehouse's raw layer only")
+    for command in (run, sync):
+        command.add_argument(
+            "--full-refresh",
+            action="store_true",
+            help="fetch every record again instead of only what changed since the last sync",
+        )
     commands.add_parser("demo", help="start the demo CRM on a free port and run against it")
     demo_crm = commands.add_parser("demo-crm", help="serve the demo CRM alone")
     demo_crm.add_argument("--port", type=int, default=8765)
@@ -47,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             return _demo(settings)
         settings.access_token()  # fail at once, before the slow imports, when it is missing
-        return _report(_run(settings), settings)
+        outcome = _run(settings, args.full_refresh, sync_only=args.command == "sync")
+        return _report(outcome, settings, published=args.command == "run")
     except ConfigError as exc:
         print(f"crm-kpi: {exc}", file=sys.stderr)
         return ExitCode.BAD_CONFIGURATION
@@ -62,26 +72,32 @@ def _demo(settings: Settings) -> int:
         os.environ["HUBSPOT_BASE_URL"] = crm.url
         os.environ["HUBSPOT_ACCESS_TOKEN"] = crm.token
         print(f"demo CRM serving at {crm.url}")
-        return _report(_run(load_settings()), settings)
+        # Each demo CRM is generated afresh, so the demo always syncs everything.
+        return _report(_run(load_settings(), full_refresh=True), settings)
 
 
-def _run(settings: Settings):
+def _run(settings: Settings, full_refresh: bool = False, sync_only: bool = False):
     # Dagster and dbt take seconds to import: only once the settings are known to be good.
     from .runner import run_pipeline
 
-    print(f"running sync -> dbt build -> checks -> publish (log: {settings.run_log_path})")
+    steps = "sync" if sync_only else "sync -> dbt build -> checks -> publish"
+    print(f"running {steps} (log: {settings.run_log_path})")
     started = time.monotonic()
-    outcome = run_pipeline(settings)
+    outcome = run_pipeline(settings, full_refresh=full_refresh, sync_only=sync_only)
     print(f"finished in {time.monotonic() - started:.0f}s")
     return outcome
 
 
-def _report(outcome, settings: Settings) -> int:
+def _report(outcome, settings: Settings, published: bool = True) -> int:
     if outcome.exit_code != ExitCode.PUBLISHED:
         print(f"crm-kpi: {outcome.reason}", file=sys.stderr)
         return outcome.exit_code
-    synced = ", ".join(f"{n} {name}" for name, n in outcome.records.items())
-    print(f"synced: {synced}")
+    print(f"synced into {settings.warehouse_path}:")
+    for name, stored in outcome.records.items():
+        mode, fetched = outcome.modes[name], outcome.fetched[name]
+        print(f"  {name:<16}{mode:<12} {fetched:>9,} fetched {stored:>10,} stored")
+    if not published:
+        return ExitCode.PUBLISHED
     print(f"published {settings.published_path}")
     for table, rows in outcome.published_rows.items():
         print(f"  {table}: {rows} rows")

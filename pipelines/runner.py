@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 class RunOutcome:
     exit_code: ExitCode
     reason: str
-    records: dict[str, int] = field(default_factory=dict)
+    records: dict[str, int] = field(default_factory=dict)  # in raw after the sync
+    fetched: dict[str, int] = field(default_factory=dict)  # fetched from the CRM by this run
+    modes: dict[str, str] = field(default_factory=dict)  # "full" or "incremental", per object
     published_rows: dict[str, int] = field(default_factory=dict)
     dagster_result: ExecuteInProcessResult | None = None
 
@@ -32,8 +34,18 @@ def verify_crm_access(settings: Settings) -> None:
         client.request("GET", OWNERS.path, params={"limit": 1})
 
 
-def run_pipeline(settings: Settings, instance: DagsterInstance | None = None) -> RunOutcome:
-    """Sync, build, check and publish once; never raises for problems a user can cause."""
+def run_pipeline(
+    settings: Settings,
+    full_refresh: bool = False,
+    sync_only: bool = False,
+    instance: DagsterInstance | None = None,
+) -> RunOutcome:
+    """Sync, build, check and publish once; never raises for problems a user can cause.
+
+    Args:
+        full_refresh: fetch every record again instead of what changed since the last sync.
+        sync_only: stop after the raw layer (`crm-kpi sync`).
+    """
     try:
         verify_crm_access(settings)
     except (ConfigError, CrmAuthError) as exc:
@@ -43,31 +55,38 @@ def run_pipeline(settings: Settings, instance: DagsterInstance | None = None) ->
 
     from .definitions import defs  # loading dbt's manifest takes a moment: only when running
 
-    job = defs.resolve_job_def("crm_kpi_run")
+    job = defs.resolve_job_def("crm_kpi_sync" if sync_only else "crm_kpi_run")
     # dbt's output goes to stdout line by line; keep it in a file beside the data, not the terminal.
     settings.run_log_path.parent.mkdir(parents=True, exist_ok=True)
     with settings.run_log_path.open("w") as run_log, contextlib.redirect_stdout(run_log):
         result = job.execute_in_process(
             instance=instance or DagsterInstance.ephemeral(),
             raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            run_config={
+                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                "ops": {"hubspot_sync": {"config": {"full_refresh": full_refresh}}},
+            },
         )
-    return interpret(result)
+    return interpret(result, expect_publication=not sync_only)
 
 
-def interpret(result: ExecuteInProcessResult) -> RunOutcome:
-    records, published_rows = {}, {}
+def interpret(result: ExecuteInProcessResult, expect_publication: bool = True) -> RunOutcome:
+    records, fetched, modes, published_rows = {}, {}, {}, {}
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         metadata = {k: v.value for k, v in materialization.metadata.items()}
         if materialization.asset_key.path[0] == "raw":
-            records[materialization.asset_key.path[-1]] = metadata.get("records", 0)
+            name = materialization.asset_key.path[-1]
+            records[name], fetched[name] = metadata["records"], metadata["fetched"]
+            modes[name] = metadata["mode"]
         elif materialization.asset_key == PUBLISHED_KPIS:
             published_rows = {
                 k.removeprefix("rows_"): v for k, v in metadata.items() if k.startswith("rows_")
             }
-    outcome = RunOutcome(ExitCode.PUBLISHED, "published", records, published_rows, result)
-    if published_rows:
+    outcome = RunOutcome(
+        ExitCode.PUBLISHED, "published", records, fetched, modes, published_rows, result
+    )
+    if published_rows or (result.success and not expect_publication):
         return outcome
     blocked = [
         f"{e.asset_key.to_user_string()} {e.check_name}: {e.description}"

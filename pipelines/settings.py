@@ -9,7 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 
 class ConfigError(Exception):
@@ -17,7 +17,8 @@ class ConfigError(Exception):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # An empty variable counts as unset, as a shell user expects of `export X=`.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
     hubspot_access_token: SecretStr | None = Field(default=None, repr=False)
     hubspot_base_url: str = "https://api.hubapi.com"
@@ -27,6 +28,14 @@ class Settings(BaseSettings):
     # The instant the KPIs are computed as of (today's snapshot, "last 14 days"); default: now.
     # Set it to replay a past day, as the tests do.
     as_of: datetime | None = Field(default=None, validation_alias="CRM_KPI_AS_OF")
+    # The account's request budget per 10 s (HubSpot: 100 Free/Starter, 190 Pro/Enterprise,
+    # 250 with the limit-increase pack) and search's per second (documented 5; 4 is safe).
+    rate_limit: int = Field(default=100, gt=0, validation_alias="CRM_KPI_RATE_LIMIT")
+    search_rate_limit: int = Field(default=4, gt=0, validation_alias="CRM_KPI_SEARCH_RATE_LIMIT")
+    # Custom properties to sync as well, per object: {"deals": ["region"], "contacts": [...]}.
+    extra_properties: dict[str, list[str]] = Field(
+        default_factory=dict, validation_alias="CRM_KPI_EXTRA_PROPERTIES"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -94,6 +103,12 @@ def load_settings() -> Settings:
     """Read settings now (not at import), turning validation errors into one clear line."""
     try:
         return Settings()
+    except SettingsError as exc:
+        # The only structured setting: its JSON did not parse.
+        raise ConfigError(
+            f"bad configuration: {exc} (CRM_KPI_EXTRA_PROPERTIES takes JSON, "
+            'e.g. {"deals": ["region"]})'
+        ) from None
     except ValueError as exc:
         errors = getattr(exc, "errors", lambda: [])()
         message = "; ".join(e["msg"].removeprefix("Value error, ") for e in errors) or str(exc)

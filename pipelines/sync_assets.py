@@ -1,24 +1,53 @@
 """The raw layer as Dagster assets: one asset per CRM object, synced in one step.
 
 One step, not one per object, because DuckDB takes one writer at a time: the step owns the
-warehouse connection while the objects are fetched.
+warehouse connection while threads fetch the objects in parallel within one request budget.
 """
 
 from datetime import UTC, datetime
 
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, multi_asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    Config,
+    MaterializeResult,
+    multi_asset,
+)
 
 from .hubspot.client import HubSpotClient
 from .hubspot.objects import CRM_OBJECTS
-from .hubspot.sync import sync_object
-from .settings import load_settings
+from .hubspot.ratelimit import RateLimiter
+from .hubspot.sync import sync_crm
+from .progress import sync_progress
+from .settings import Settings, load_settings
 from .warehouse import connect
 
 RAW_GROUP = "raw"
 
 
+class SyncConfig(Config):
+    full_refresh: bool = False
+    """Fetch every record again instead of what changed since the last sync (also finds records
+    deleted outright, which leave no trace in HubSpot's archived listing)."""
+
+
 def raw_asset_key(object_name: str) -> AssetKey:
     return AssetKey(["raw", object_name])
+
+
+def client_factory(settings: Settings):
+    """Clients for the fetching threads: own sessions, one shared request budget."""
+    budget = RateLimiter(settings.rate_limit, 10.0)
+    search_budget = RateLimiter(settings.search_rate_limit, 1.0)
+    token = settings.access_token()
+
+    def make_client() -> HubSpotClient:
+        return HubSpotClient(
+            settings.hubspot_base_url, token, budget=budget, search_budget=search_budget
+        )
+
+    return make_client
 
 
 @multi_asset(
@@ -36,25 +65,27 @@ def raw_asset_key(object_name: str) -> AssetKey:
     can_subset=True,
     name="hubspot_sync",
 )
-def hubspot_sync(context: AssetExecutionContext):
+def hubspot_sync(context: AssetExecutionContext, config: SyncConfig):
     settings = load_settings()
-    synced_at = datetime.now(UTC)
     selected = [o for o in CRM_OBJECTS if raw_asset_key(o.name) in context.selected_asset_keys]
-    with (
-        HubSpotClient(settings.hubspot_base_url, settings.access_token()) as client,
-        connect(settings.warehouse_path) as con,
-    ):
-        for obj in selected:
-            result = sync_object(client, con, obj, synced_at)
-            context.log.info(
-                f"{obj.name}: {result.records} records ({result.archived_records} archived), "
-                f"{result.pages} pages"
-            )
-            yield MaterializeResult(
-                asset_key=raw_asset_key(obj.name),
-                metadata={
-                    "records": result.records,
-                    "archived_records": result.archived_records,
-                    "pages": result.pages,
-                },
-            )
+    with connect(settings.warehouse_path) as con, sync_progress(context.log) as progress:
+        results = sync_crm(
+            client_factory(settings),
+            con,
+            selected,
+            synced_at=datetime.now(UTC),
+            full_refresh=config.full_refresh,
+            extra_properties=settings.extra_properties,
+            progress=progress,
+        )
+    for result in results:
+        yield MaterializeResult(
+            asset_key=raw_asset_key(result.object_name),
+            metadata={
+                "mode": result.mode,
+                "fetched": result.fetched,
+                "pages": result.pages,
+                "records": result.records,
+                "archived_records": result.archived_records,
+            },
+        )

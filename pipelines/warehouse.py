@@ -9,6 +9,7 @@ RAW_SCHEMA = "raw"
 SYNC_STATE_TABLE = f"{RAW_SCHEMA}._sync_state"
 
 # Every raw table has one shape: the record exactly as the CRM returned it, keyed by id.
+# `updated_at` is when the CRM last changed the record: updatedAt, or archivedAt when later.
 # Properties stay inside `record` so a property added or dropped in the CRM never breaks a load.
 RAW_TABLE_COLUMNS = """
     id varchar primary key,
@@ -33,11 +34,25 @@ def connect(path: Path, read_only: bool = False):
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create schema if not exists {RAW_SCHEMA}")
+    columns = {
+        name
+        for (name,) in con.execute(
+            "select column_name from duckdb_columns() "
+            "where schema_name = $schema and table_name = '_sync_state'",
+            {"schema": RAW_SCHEMA},
+        ).fetchall()
+    }
+    if columns and "watermark" not in columns:
+        # State from before incremental syncs: forgetting it only makes the next sync a full one.
+        con.execute(f"drop table {SYNC_STATE_TABLE}")
     con.execute(
         f"""
         create table if not exists {SYNC_STATE_TABLE} (
             object_name varchar primary key,
             synced_at timestamptz not null,
+            -- the next incremental sync fetches records modified at or after this instant
+            watermark timestamptz not null,
+            mode varchar not null,
             records bigint not null,
             archived_records bigint not null
         )

@@ -18,11 +18,12 @@ def client_for(crm, **kwargs) -> HubSpotClient:
 def test_paginate_returns_every_live_record_once(fresh_crm):
     with client_for(fresh_crm) as client:
         pages = list(client.paginate(DEALS.path, {"limit": 37, "properties": "amount"}))
-    ids = [r["id"] for page in pages for r in page]
+    ids = [r["id"] for page in pages for r in page["results"]]
     live = [d["id"] for d in fresh_crm.crm.objects["deals"] if not d["archived"]]
     assert sorted(ids) == sorted(live)
     assert len(pages) == -(-len(live) // 37)
-    assert all(set(r["properties"]) >= {"amount"} for page in pages for r in page)
+    assert all(set(r["properties"]) >= {"amount"} for page in pages for r in page["results"])
+    assert "paging" not in pages[-1] and all("paging" in page for page in pages[:-1])
 
 
 @pytest.mark.parametrize("retry_after", [None, 0])

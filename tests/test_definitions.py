@@ -1,7 +1,8 @@
 """The Dagster graph cannot drift silently: its assets, checks, job and schedule."""
 
-from dagster import AssetKey
+from dagster import AssetKey, build_schedule_context
 
+from pipelines.checks import quality_checks
 from pipelines.definitions import defs
 from pipelines.hubspot.objects import CRM_OBJECTS
 
@@ -26,13 +27,23 @@ def test_quality_checks_are_blocking_asset_checks_on_their_assets():
     assert (AssetKey(["raw", "deals"]), "raw_deals") in checks
     assert (AssetKey(["marts", "kpi_rep_weekly"]), "kpi_rep_weekly") in checks
     assert (AssetKey(["marts", "kpi_open_pipeline"]), "kpi_open_pipeline") in checks
-    for check in defs.asset_checks:
+    for check in quality_checks:
         for spec in check.check_specs:
             assert spec.blocking
 
 
-def test_the_run_job_and_its_schedule():
+def test_the_run_job_its_schedules_and_the_freshness_alarm():
     job = defs.resolve_job_def("crm_kpi_run")
-    schedule = defs.resolve_schedule_def("hourly_kpi_run")
-    assert schedule.job_name == job.name
-    assert schedule.cron_schedule == "0 * * * *"
+    hourly = defs.resolve_schedule_def("hourly_kpi_run")
+    nightly = defs.resolve_schedule_def("nightly_full_run")
+    assert hourly.job_name == nightly.job_name == job.name
+    assert hourly.cron_schedule == "0 * * * *"
+    config = nightly.evaluate_tick(build_schedule_context()).run_requests[0].run_config
+    assert config["ops"]["hubspot_sync"]["config"] == {"full_refresh": True}
+    sync_only = defs.resolve_job_def("crm_kpi_sync")
+    assert {k.path[0] for k in sync_only.asset_layer.executable_asset_keys} == {"raw"}
+
+    checks = {(k.asset_key, k.name) for k in defs.resolve_asset_graph().asset_check_keys}
+    for obj in CRM_OBJECTS:
+        assert any(key == AssetKey(["raw", obj.name]) and "fresh" in name for key, name in checks)
+    assert defs.resolve_sensor_def("raw_freshness_sensor")

@@ -12,6 +12,8 @@ from typing import Any
 
 import requests
 
+from .ratelimit import RateLimiter
+
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -36,6 +38,8 @@ class HubSpotClient:
         backoff_s: first wait between tries; doubles each time, with jitter.
         rate_limit_wait_s: least wait after a 429 that carries no Retry-After (HubSpot omits it
             for some policies; public connectors wait 3-10 s).
+        budget: the account's request budget, shared with other clients of the same sync.
+        search_budget: search's own, smaller budget (search is exempt from the 10 s one).
     """
 
     def __init__(
@@ -46,16 +50,21 @@ class HubSpotClient:
         max_attempts: int = 6,
         backoff_s: float = 0.5,
         rate_limit_wait_s: float = 3.0,
+        budget: RateLimiter | None = None,
+        search_budget: RateLimiter | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.rate_limit_wait_s = rate_limit_wait_s
+        self.budget = budget or RateLimiter(None, 10)
+        self.search_budget = search_budget or RateLimiter(None, 1)
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {access_token}"
         self.session.headers["Accept"] = "application/json"
         self.requests_sent = 0
+        self.responses_429 = 0
 
     def close(self) -> None:
         self.session.close()
@@ -69,9 +78,11 @@ class HubSpotClient:
     def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """Send one request, retrying throttling, server errors, resets and broken bodies."""
         url = f"{self.base_url}{path}"
+        budget = self.search_budget if path.endswith("/search") else self.budget
         failure = ""
         for attempt in range(1, self.max_attempts + 1):
             wait = self.backoff_s * 2 ** (attempt - 1) * (1 + random.random() / 2)
+            budget.acquire()
             try:
                 self.requests_sent += 1
                 response = self.session.request(method, url, timeout=self.timeout_s, **kwargs)
@@ -79,12 +90,20 @@ class HubSpotClient:
                 failure = f"{type(exc).__name__}"
             else:
                 status = response.status_code
+                budget.observe(response.headers)
                 if status in (401, 403):
                     raise CrmAuthError(f"{method} {path}: HTTP {status} {_error_text(response)}")
                 if status in RETRYABLE_STATUSES:
                     failure = f"HTTP {status} {_error_text(response)}"
                     if status == 429:
+                        self.responses_429 += 1
+                        if _policy(response) == "DAILY":
+                            raise CrmError(
+                                f"{method} {path}: HTTP 429 the account's daily API limit is used "
+                                "up; it resets at midnight in the portal's time zone"
+                            )
                         wait = max(wait, _retry_after(response, self.rate_limit_wait_s))
+                        budget.pause(wait)
                 elif status >= 400:
                     raise CrmError(f"{method} {path}: HTTP {status} {_error_text(response)}")
                 else:
@@ -98,20 +117,36 @@ class HubSpotClient:
                 time.sleep(wait)
         raise CrmError(f"{method} {path}: gave up after {self.max_attempts} tries: {failure}")
 
-    def paginate(self, path: str, params: dict[str, Any] | None = None) -> Iterator[list[dict]]:
-        """Yield each page's `results` of a GET list endpoint, following `paging.next.after`.
+    def paginate(
+        self, path: str, params: dict[str, Any] | None = None, search: dict | None = None
+    ) -> Iterator[dict]:
+        """Yield each page of a list endpoint (GET with `params`) or of a search (POST `search`).
 
+        The cursor `paging.next.after` goes back as a query parameter or in the search body.
         HubSpot can return short or empty pages that still carry `paging.next`, so the loop
         stops only when `paging` is absent.
         """
-        params = dict(params or {})
+        params, search = dict(params or {}), dict(search) if search is not None else None
         while True:
-            page = self.request("GET", path, params=params)
-            yield page.get("results", [])
+            if search is None:
+                page = self.request("GET", path, params=params)
+            else:
+                page = self.request("POST", f"{path}/search", json=search)
+            yield page
             after = ((page.get("paging") or {}).get("next") or {}).get("after")
             if not after:
                 return
-            params["after"] = after
+            if search is None:
+                params["after"] = after
+            else:
+                search["after"] = after
+
+
+def _policy(response: requests.Response) -> str | None:
+    try:
+        return response.json().get("policyName")
+    except (ValueError, AttributeError):
+        return None
 
 
 def _retry_after(response: requests.Response, default_s: float) -> float:

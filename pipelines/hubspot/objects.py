@@ -6,7 +6,8 @@ them, so every property the KPI models read is listed here explicitly.
 
 from dataclasses import dataclass
 
-ENGAGEMENT_ASSOCIATIONS = ("deals", "contacts", "companies")
+# Only associations the KPI models use: incremental syncs pay one extra request per type and page.
+ENGAGEMENT_ASSOCIATIONS = ("deals",)
 
 
 @dataclass(frozen=True)
@@ -24,10 +25,14 @@ class CrmObject:
     cursor_property: str = "hs_lastmodifieddate"
     # Owners and pipelines are small reference lists without search or properties.
     searchable: bool = True
+    # HubSpot lists archived records only on request (`archived=true`); pipelines have no such list.
+    lists_archived: bool = True
 
 
 OWNERS = CrmObject(name="owners", path="/crm/v3/owners", searchable=False)
-DEAL_PIPELINES = CrmObject(name="deal_pipelines", path="/crm/v3/pipelines/deals", searchable=False)
+DEAL_PIPELINES = CrmObject(
+    name="deal_pipelines", path="/crm/v3/pipelines/deals", searchable=False, lists_archived=False
+)
 
 DEALS = CrmObject(
     name="deals",
@@ -46,7 +51,6 @@ DEALS = CrmObject(
         "hs_is_closed",
         "hs_is_closed_won",
     ),
-    associations=("companies",),
 )
 CALLS = CrmObject(
     name="calls",
@@ -112,7 +116,6 @@ CONTACTS = CrmObject(
         "createdate",
         "lastmodifieddate",
     ),
-    associations=("companies",),
     cursor_property="lastmodifieddate",
 )
 COMPANIES = CrmObject(
@@ -128,6 +131,7 @@ COMPANIES = CrmObject(
     ),
 )
 
+REFERENCE_OBJECTS = (OWNERS, DEAL_PIPELINES)  # synced whole every run, before the rest
 CRM_OBJECTS: tuple[CrmObject, ...] = (
     OWNERS,
     DEAL_PIPELINES,
@@ -139,3 +143,13 @@ CRM_OBJECTS: tuple[CrmObject, ...] = (
     CONTACTS,
     COMPANIES,
 )
+
+
+def stage_history_properties(pipelines: list[dict]) -> tuple[str, ...]:
+    """HubSpot's per-stage entry and exit times of deals, named after each stage's id."""
+    return tuple(
+        f"hs_date_{event}_{stage['id']}"
+        for pipeline in pipelines
+        for stage in pipeline.get("stages", [])
+        for event in ("entered", "exited")
+    )

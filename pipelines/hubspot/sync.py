@@ -1,117 +1,286 @@
-"""Copy CRM objects into the raw layer: fetch page by page, then swap in one transaction.
+"""Copy CRM objects into the raw layer: whole on the first run, then only what changed.
 
-Pages are staged in a load table as they arrive, so memory holds one page, and the raw table
-and its sync state change together or not at all: a crash mid-fetch leaves the last sync intact.
+Objects are fetched in parallel threads (sharing one request budget) while the calling thread
+writes: DuckDB takes one writer, and fetching and loading overlap. Each object's pages are staged
+in a load table and reach `raw` in one transaction together with the object's new watermark, so a
+process killed at any instant leaves raw and its watermark as the last commit left them: the next
+run fetches the same changes again and the merge by id makes that harmless.
 """
 
 import json
 import logging
+import queue
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import chain
 
 import duckdb
 import pyarrow as pa
 
 from ..warehouse import RAW_SCHEMA, SYNC_STATE_TABLE, ensure_raw_schema, ensure_raw_table
-from .client import HubSpotClient
-from .objects import CrmObject
+from .client import CrmError, HubSpotClient
+from .fetch import all_records, changed_records
+from .objects import DEAL_PIPELINES, DEALS, REFERENCE_OBJECTS, CrmObject, stage_history_properties
 
 log = logging.getLogger(__name__)
 
 LOAD_SCHEMA = "_loading"
-PAGE_LIMIT = 100  # the most HubSpot's list endpoints return per page
+# HubSpot's search index trails writes by seconds; each run re-reads this much before the last
+# run's start, so a change indexed late is still picked up. The merge drops the repeats.
+SEARCH_LAG_MARGIN = timedelta(minutes=5)
+FLUSH_RECORDS = 5_000  # records buffered per object before one bulk insert
+QUEUE_PAGES = 16  # pages in flight between fetchers and the writer: bounds memory
 
 
-@dataclass(frozen=True)
-class SyncResult:
+@dataclass
+class ObjectSync:
+    """What one object's sync did."""
+
     object_name: str
-    records: int
-    archived_records: int
-    pages: int
+    mode: str  # "full" or "incremental"
+    since: datetime | None = None
+    fetched: int = 0
+    pages: int = 0
+    records: int = 0  # rows in raw afterwards, archived included
+    archived_records: int = 0
 
 
-def fetch_pages(client: HubSpotClient, obj: CrmObject) -> Iterator[list[dict]]:
-    """Every record of `obj`, live and archived (HubSpot lists archived ones only on request)."""
-    if obj.name == "deal_pipelines":
-        yield from client.paginate(obj.path)
-        return
-    params: dict[str, str | int] = {"limit": PAGE_LIMIT}
-    if obj.properties:
-        params["properties"] = ",".join(obj.properties)
-    if obj.associations:
-        params["associations"] = ",".join(obj.associations)
-    for archived in ("false", "true"):
-        yield from client.paginate(obj.path, {**params, "archived": archived})
+@dataclass
+class _Task:
+    obj: CrmObject
+    properties: tuple[str, ...]
+    since: datetime | None  # None: fetch everything
+    result: ObjectSync = field(init=False)
+    buffer: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        mode = "full" if self.since is None else "incremental"
+        self.result = ObjectSync(self.obj.name, mode, self.since)
+
+    def pages(self, client: HubSpotClient) -> Iterator[list[dict]]:
+        changed = (
+            all_records(client, self.obj, self.properties, archived=False)
+            if self.since is None
+            else changed_records(client, self.obj, self.properties, self.since)
+        )
+        # Search never returns archived records: the archived listing carries the deletions.
+        return chain(changed, all_records(client, self.obj, self.properties, archived=True))
 
 
-def sync_object(
-    client: HubSpotClient,
+class SyncProgress:
+    """Told about each object's progress; the default says nothing."""
+
+    def started(self, sync: ObjectSync) -> None: ...
+    def advanced(self, sync: ObjectSync) -> None: ...
+    def finished(self, sync: ObjectSync) -> None: ...
+
+
+def sync_crm(
+    make_client: Callable[[], HubSpotClient],
     con: duckdb.DuckDBPyConnection,
-    obj: CrmObject,
+    objects: list[CrmObject],
     synced_at: datetime,
-    on_page: Callable[[int], None] | None = None,
-) -> SyncResult:
-    """Replace `raw.<obj.name>` with everything the CRM holds now.
+    full_refresh: bool = False,
+    extra_properties: dict[str, list[str]] | None = None,
+    progress: SyncProgress | None = None,
+    workers: int = 4,
+) -> list[ObjectSync]:
+    """Bring `raw.<object>` up to date with the CRM for each of `objects`.
 
     Args:
-        on_page: called with the record count of each page, for progress reporting.
+        make_client: a new client per fetching thread (sessions are not shared across threads).
+        synced_at: when this sync started; the next one re-reads changes from shortly before it.
+        full_refresh: fetch everything even where a watermark allows an incremental sync.
+        extra_properties: custom properties to fetch, per object name.
     """
     ensure_raw_schema(con)
-    ensure_raw_table(con, obj.name)
-    con.execute(f"create schema if not exists {LOAD_SCHEMA}")
-    load_table = f"{LOAD_SCHEMA}.{obj.name}"
-    con.execute(
-        f"create or replace table {load_table} "
-        "(id varchar, updated_at varchar, archived boolean, record varchar)"
+    progress = progress or SyncProgress()
+    extra = extra_properties or {}
+    watermarks = dict(
+        con.execute(f"select object_name, watermark from {SYNC_STATE_TABLE}").fetchall()
     )
-    pages = 0
-    for records in fetch_pages(client, obj):
-        pages += 1
-        if records:
-            con.register("page", _page_table(records))
-            con.execute(f"insert into {load_table} select * from page")
-            con.unregister("page")
-        if on_page:
-            on_page(len(records))
 
+    def task(obj: CrmObject) -> _Task:
+        properties = obj.properties + tuple(extra.get(obj.name, ()))
+        if obj == DEALS:  # stage history, named after the stage ids the pipelines just told us
+            properties += stage_history_properties(_stored_records(con, DEAL_PIPELINES))
+        incremental = obj.searchable and not full_refresh and watermarks.get(obj.name)
+        return _Task(
+            obj, tuple(dict.fromkeys(properties)), watermarks.get(obj.name) if incremental else None
+        )
+
+    # Reference lists first: deals need the pipelines' stage ids.
+    first = [o for o in objects if o in REFERENCE_OBJECTS]
+    rest = [o for o in objects if o not in REFERENCE_OBJECTS]
+    results = []
+    for batch in (first, rest):
+        tasks = [task(o) for o in batch]
+        _run(tasks, make_client, con, synced_at, progress, workers)
+        results += [t.result for t in tasks]
+    return results
+
+
+def _run(tasks, make_client, con, synced_at, progress, workers) -> None:
+    """Fetch `tasks` in threads; load and commit each as its pages arrive, here."""
+    if not tasks:
+        return
+    pages: queue.Queue = queue.Queue(maxsize=QUEUE_PAGES)
+    stop = threading.Event()
+
+    def put(item) -> None:
+        while not stop.is_set():
+            try:
+                pages.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def fetch(task: _Task) -> None:
+        try:
+            with make_client() as client:
+                for records in task.pages(client):
+                    if stop.is_set():
+                        return
+                    put((task, records))
+            put((task, None))
+        except BaseException as exc:  # noqa: BLE001 -- handed to the writer thread to raise
+            put((task, exc))
+
+    failures: list[BaseException] = []
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crm-fetch") as pool:
+        try:
+            for task in tasks:
+                _begin(con, task)
+                progress.started(task.result)
+                pool.submit(fetch, task)
+            pending = len(tasks)
+            while pending:
+                task, item = pages.get()
+                if isinstance(item, list):
+                    task.result.pages += 1
+                    task.result.fetched += len(item)
+                    task.buffer += item
+                    if len(task.buffer) >= FLUSH_RECORDS:
+                        _flush(con, task)
+                    progress.advanced(task.result)
+                    continue
+                pending -= 1
+                if item is None:
+                    _flush(con, task)
+                    _commit(con, task, synced_at)
+                    progress.finished(task.result)
+                else:
+                    con.execute(f"drop table if exists {LOAD_SCHEMA}.{task.obj.name}")
+                    failures.append(_naming(task.obj, item))
+        finally:
+            stop.set()
+    if failures:
+        raise failures[0]
+
+
+def _naming(obj: CrmObject, exc: BaseException) -> BaseException:
+    """The error of one object's sync, saying which object (CrmError keeps its kind)."""
+    if isinstance(exc, CrmError):
+        return type(exc)(f"syncing {obj.name}: {exc}")
+    return exc
+
+
+def _begin(con: duckdb.DuckDBPyConnection, task: _Task) -> None:
+    ensure_raw_table(con, task.obj.name)
+    con.execute(f"create schema if not exists {LOAD_SCHEMA}")
+    con.execute(
+        f"create or replace table {LOAD_SCHEMA}.{task.obj.name} "
+        "(id varchar, changed_at varchar, archived boolean, record varchar)"
+    )
+
+
+def _flush(con: duckdb.DuckDBPyConnection, task: _Task) -> None:
+    if not task.buffer:
+        return
+    batch = pa.table(
+        {
+            "id": [str(r["id"]) for r in task.buffer],
+            # An archived record's archivedAt can be later than its updatedAt: the later wins.
+            "changed_at": [
+                max(r.get("updatedAt") or "", r.get("archivedAt") or "") or None
+                for r in task.buffer
+            ],
+            "archived": [bool(r.get("archived", False)) for r in task.buffer],
+            "record": [json.dumps(r, separators=(",", ":")) for r in task.buffer],
+        }
+    )
+    con.register("batch", batch)
+    con.execute(f"insert into {LOAD_SCHEMA}.{task.obj.name} select * from batch")
+    con.unregister("batch")
+    task.buffer = []
+
+
+def _commit(con: duckdb.DuckDBPyConnection, task: _Task, synced_at: datetime) -> None:
+    """Merge the staged pages into raw and advance the watermark, in one transaction."""
+    name, result = task.obj.name, task.result
+    raw_table, load_table = f"{RAW_SCHEMA}.{name}", f"{LOAD_SCHEMA}.{name}"
+    # A record can arrive twice (changed while we paged, or live and then archived): keep the
+    # newest version, and an incoming version only if it is not older than the stored one.
+    newest = f"""
+        select id, changed_at::timestamptz as updated_at, archived, record::json as record
+        from {load_table}
+        qualify row_number() over (
+            partition by id order by changed_at::timestamptz desc nulls last, archived desc
+        ) = 1
+    """
     con.begin()
     try:
-        con.execute(f"delete from {RAW_SCHEMA}.{obj.name}")
-        # A record can show up twice when it changes while we page; its newest version wins.
-        con.execute(
-            f"""
-            insert into {RAW_SCHEMA}.{obj.name}
-            select id, updated_at::timestamptz, archived, record::json, $synced_at
-            from {load_table}
-            qualify row_number() over (
-                partition by id order by updated_at::timestamptz desc nulls last, archived desc
-            ) = 1
-            """,
-            {"synced_at": synced_at},
-        )
-        records, archived = con.execute(
-            f"select count(*), count(*) filter (archived) from {RAW_SCHEMA}.{obj.name}"
+        if result.mode == "full":
+            con.execute(f"delete from {raw_table}")
+            con.execute(f"insert into {raw_table} select *, $at from ({newest})", {"at": synced_at})
+        else:
+            con.execute(
+                f"""
+                insert or replace into {raw_table}
+                select incoming.*, $at
+                from ({newest}) as incoming
+                left join {raw_table} as stored using (id)
+                where stored.id is null or incoming.updated_at >= stored.updated_at
+                """,
+                {"at": synced_at},
+            )
+        result.records, result.archived_records = con.execute(
+            f"select count(*), count(*) filter (archived) from {raw_table}"
         ).fetchone()
         con.execute(
-            f"insert or replace into {SYNC_STATE_TABLE} values ($name, $synced_at, $n, $archived)",
-            {"name": obj.name, "synced_at": synced_at, "n": records, "archived": archived},
+            f"insert or replace into {SYNC_STATE_TABLE} "
+            "values ($name, $synced_at, $watermark, $mode, $records, $archived)",
+            {
+                "name": name,
+                "synced_at": synced_at,
+                "watermark": synced_at - SEARCH_LAG_MARGIN,
+                "mode": result.mode,
+                "records": result.records,
+                "archived": result.archived_records,
+            },
         )
         con.execute(f"drop table {load_table}")
         con.commit()
     except BaseException:
         con.rollback()
         raise
-    log.info("%s: %d records (%d archived) in %d pages", obj.name, records, archived, pages)
-    return SyncResult(obj.name, records, archived, pages)
-
-
-def _page_table(records: list[dict]) -> pa.Table:
-    return pa.table(
-        {
-            "id": [str(r["id"]) for r in records],
-            "updated_at": [r.get("updatedAt") for r in records],
-            "archived": [bool(r.get("archived", False)) for r in records],
-            "record": [json.dumps(r, separators=(",", ":")) for r in records],
-        }
+    log.info(
+        "%s: %s sync, %d fetched in %d pages, %d in raw (%d archived)",
+        name,
+        result.mode,
+        result.fetched,
+        result.pages,
+        result.records,
+        result.archived_records,
     )
+
+
+def _stored_records(con: duckdb.DuckDBPyConnection, obj: CrmObject) -> list[dict]:
+    ensure_raw_table(con, obj.name)
+    return [
+        json.loads(r)
+        for (r,) in con.execute(f"select record from {RAW_SCHEMA}.{obj.name}").fetchall()
+    ]
