@@ -42,16 +42,17 @@ def main(argv: list[str] | None = None) -> int:
             help="fetch every record again instead of only what changed since the last sync",
         )
     commands.add_parser("demo", help="start the demo CRM on a free port and run against it")
-    demo_crm = commands.add_parser("demo-crm", help="serve the demo CRM alone")
-    demo_crm.add_argument("--port", type=int, default=8765)
+    from .demo_crm.server import add_demo_crm_arguments
+
+    add_demo_crm_arguments(commands.add_parser("demo-crm", help="serve the demo CRM alone"))
     args = parser.parse_args(argv)
 
     try:
         settings = load_settings()
         if args.command == "demo-crm":
-            from .demo_crm import serve
+            from .demo_crm.server import serve_from_args
 
-            serve(port=args.port)
+            serve_from_args(args)
             return 0
         if args.command == "demo":
             return _demo(settings)

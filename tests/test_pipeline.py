@@ -136,8 +136,9 @@ def test_a_failing_blocking_check_keeps_the_previous_publication(fresh_crm, tmp_
         for d in fresh_crm.crm.objects["deals"]
         if not d["archived"] and d["properties"]["hs_is_closed"] == "false"
     )
-    open_deal["properties"]["amount"] = "-999999999"
-    open_deal["properties"]["amount_in_home_currency"] = None
+    fresh_crm.crm.update(
+        "deals", open_deal["id"], {"amount": "-999999999", "amount_in_home_currency": None}
+    )
     outcome = run_pipeline(load_settings())
 
     assert outcome.exit_code == ExitCode.CHECK_FAILED, outcome.reason

@@ -4,6 +4,13 @@
 """
 
 from .data import DemoCrm, generate_demo_data
-from .server import DemoCrmServer, serve
+from .server import DemoCrmServer, add_demo_crm_arguments, serve, serve_from_args
 
-__all__ = ["DemoCrm", "DemoCrmServer", "generate_demo_data", "serve"]
+__all__ = [
+    "DemoCrm",
+    "DemoCrmServer",
+    "add_demo_crm_arguments",
+    "generate_demo_data",
+    "serve",
+    "serve_from_args",
+]

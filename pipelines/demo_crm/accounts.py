@@ -46,7 +46,7 @@ def _unique(taken: set[str], make: Callable[[int], str]) -> str:
     return candidate
 
 
-def _company_name(rng: Dice, attempt: int) -> str:
+def company_name(rng: Dice, attempt: int) -> str:
     words = (rng.choice(COMPANY_WORDS), rng.choice(COMPANY_WORDS), rng.choice(COMPANY_SUFFIXES))
     # Big benchmark builds run out of word combinations; numbering keeps names unique.
     return " ".join(words) + (f" {attempt}" if attempt >= 20 else "")
@@ -64,7 +64,7 @@ def build_companies(rng: Dice, count: int, window_start: int, now_ms: int) -> li
     records = []
     ids = id_sequence(rng, ID_BASES["companies"])
     for created_ms, company_id in zip(created, ids, strict=False):
-        name = _unique(taken, lambda attempt: _company_name(rng, attempt))
+        name = _unique(taken, lambda attempt: company_name(rng, attempt))
         updated = created_ms + int((now_ms - created_ms) * rng.random())
         props = {
             "name": name,

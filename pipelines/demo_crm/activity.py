@@ -110,7 +110,7 @@ def build_engagements(
 
 
 def _engagement(rng: Dice, kind: str, rep: Rep, ts: int, now_ms: int) -> DraftEngagement:
-    created, updated, props = _MAKERS[kind](rng, ts, now_ms)
+    created, updated, props = MAKERS[kind](rng, ts, now_ms)
     props["hubspot_owner_id"] = rep.owner_id
     if kind == "emails" and props["hs_email_direction"] != "EMAIL" and rng.random() < 0.04:
         props["hubspot_owner_id"] = None  # auto-logged from a shared inbox, nobody's
@@ -217,7 +217,7 @@ def _task(rng: Dice, ts: int, now_ms: int) -> tuple[int, int, dict]:
     )
 
 
-_MAKERS: dict[str, Callable[[Dice, int, int], tuple[int, int, dict]]] = {
+MAKERS: dict[str, Callable[[Dice, int, int], tuple[int, int, dict]]] = {
     "calls": _call,
     "emails": _email,
     "meetings": _meeting,

@@ -3,12 +3,14 @@
 import base64
 import binascii
 import bisect
-import itertools
 import json
 import re
 import uuid
+import zlib
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
+from . import associations
 from .catalog import (
     CREATED_PROPERTY,
     DEFAULT_PROPERTIES,
@@ -17,16 +19,29 @@ from .catalog import (
     SINGULAR,
 )
 from .data import DemoCrm
-from .search import SearchError, compile_filters, order, parse_sort
+from .index import Hits, SearchIndex
+from .search import SearchError
+from .stages import stage_history
 
 LIST_LIMIT_MAX, SEARCH_LIMIT_MAX, OWNERS_LIMIT_MAX = 100, 200, 500
-SEARCH_CACHE_SIZE = 16
+HISTORY_LIMIT_MAX = 50  # per list page with propertiesWithHistory (DLT's figure; undocumented)
 _PLURAL = {singular: plural for plural, singular in SINGULAR.items()} | {t: t for t in SINGULAR}
 _OBJECTS = "|".join(OBJECT_TYPES)
+_ANY = "|".join(_PLURAL)  # v4 paths take singular or plural names
 _ROUTES = (
     ("GET", re.compile(rf"/crm/v3/objects/({_OBJECTS})"), "list_objects"),
     ("GET", re.compile(rf"/crm/v3/objects/({_OBJECTS})/(\d+)"), "get_object"),
     ("POST", re.compile(rf"/crm/v3/objects/({_OBJECTS})/search"), "search"),
+    (
+        "POST",
+        re.compile(rf"/crm/v4/associations/({_ANY})/({_ANY})/batch/read"),
+        "read_associations",
+    ),
+    (
+        "GET",
+        re.compile(rf"/crm/v4/objects/({_ANY})/(\d+)/associations/({_ANY})"),
+        "list_associations",
+    ),
     ("GET", re.compile(r"/crm/v3/owners"), "list_owners"),
     ("GET", re.compile(r"/crm/v3/pipelines/deals"), "list_pipelines"),
 )
@@ -51,14 +66,16 @@ def is_search(method: str, path: str) -> bool:
     return method == "POST" and path.rstrip("/").endswith("/search")
 
 
-def encode_cursor(record_id: str) -> str:
+def encode_cursor(record_id: str, tag: str = "") -> str:
     # Opaque on purpose, like HubSpot's: clients must hand back `after`, not do arithmetic on it.
-    return base64.b64encode(f"{record_id}\n".encode()).decode()
+    return base64.b64encode(f"{record_id}\n{tag}".encode()).decode()
 
 
-def _decode_cursor(after: str) -> int:
+def _decode_cursor(after: str) -> tuple[int, str]:
+    """(first id of the page, tag)."""
     try:
-        return int(base64.b64decode(after, validate=True).decode().strip())
+        first, _, tag = base64.b64decode(after, validate=True).decode().partition("\n")
+        return int(first), tag.strip()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ApiError(400, f"Invalid 'after' cursor: {after!r}") from None
 
@@ -77,21 +94,6 @@ def _association_types(query: Query) -> list[str]:
     # Singular or plural names; unknown ones are ignored, as HubSpot does.
     wanted = (_PLURAL[n.lower()] for n in _names(query, "associations") if n.lower() in _PLURAL)
     return list(dict.fromkeys(wanted))
-
-
-def _property_names_in(groups: object, sorts: object) -> set[str]:
-    """Properties a search request filters or sorts on (malformed parts are left to validation)."""
-    names = set()
-    for group in groups if isinstance(groups, list) else []:
-        filters = group.get("filters") if isinstance(group, dict) else None
-        for spec in filters if isinstance(filters, list) else []:
-            if isinstance(spec, dict) and isinstance(spec.get("propertyName"), str):
-                names.add(spec["propertyName"])
-    for sort in sorts if isinstance(sorts, list) else []:
-        name = sort.get("propertyName") if isinstance(sort, dict) else sort
-        if isinstance(name, str):
-            names.add(name.lstrip("-"))
-    return names
 
 
 def _limit(raw: object, default: int, maximum: int, minimum: int = 1) -> int:
@@ -114,10 +116,19 @@ def _archived(query: Query) -> bool:
 
 
 class Api:
-    def __init__(self, crm: DemoCrm, search_result_cap: int = 10_000) -> None:
+    def __init__(
+        self,
+        crm: DemoCrm,
+        search_result_cap: int = 10_000,
+        search_lag_s: float = 0.0,
+        short_pages: bool = False,
+    ) -> None:
         self.crm = crm
         self.search_result_cap = search_result_cap
-        self._search_cache: dict[tuple, tuple] = {}
+        # Search only sees records written (wall clock) at least this long ago; see `search`.
+        self.search_lag_s = search_lag_s
+        self.short_pages = short_pages
+        self.index = SearchIndex(crm)
 
     def handle(self, method: str, path: str, query: Query, body: bytes, base_url: str) -> tuple:
         """(status, payload) for one authenticated request."""
@@ -133,7 +144,14 @@ class Api:
                     return error.status, error_body(error.message, error.category)
         return 404, error_body(f"No route for {method} {path}", "OBJECT_NOT_FOUND")
 
-    def _shape(self, object_type: str, record: dict, names: list[str], links: list[str]) -> dict:
+    def _shape(
+        self,
+        object_type: str,
+        record: dict,
+        names: list[str],
+        links: list[str],
+        history: Sequence[str] = (),
+    ) -> dict:
         props = record["properties"]
         shaped = {
             "id": record["id"],
@@ -144,6 +162,8 @@ class Api:
         }
         if record["archived"]:
             shaped["archivedAt"] = record["archivedAt"]
+        if history:
+            shaped["propertiesWithHistory"] = {n: self._history(record, n) for n in history}
         associations = {}
         for other in links:
             label = f"{SINGULAR[object_type]}_to_{SINGULAR[other]}"
@@ -156,6 +176,17 @@ class Api:
             shaped["associations"] = associations
         return shaped
 
+    @staticmethod
+    def _history(record: dict, name: str) -> list[dict]:
+        props = record["properties"]
+        if name == "dealstage":
+            return stage_history(props)
+        # Only stage moves are tracked; other properties show their current value, dated by
+        # the record's last modification (the latest it can have been set).
+        if props.get(name) is None:
+            return []
+        return [{"value": props[name], "timestamp": record["updatedAt"], "sourceType": "CRM_UI"}]
+
     def _properties(self, object_type: str, requested: list[str]) -> list[str]:
         if not requested:
             return list(DEFAULT_PROPERTIES[object_type])
@@ -167,34 +198,52 @@ class Api:
     def _page(self, items: list, keep, query: Query, limit: int, link: str) -> dict:
         """Cursor paging over `items` (in numeric id order) that pass `keep`.
 
-        `paging` is present only when another page exists.
+        The cursor names the next page's first id, so a page seeks by bisection. `paging` is
+        present only when another page exists (with `short_pages`, also on some short or empty
+        pages, as HubSpot does: clients must page until `paging` is absent).
         """
         after = _one(query, "after")
-        start = 0
+        start, tag = 0, ""
         if after is not None:
-            start = bisect.bisect_left(items, _decode_cursor(after), key=lambda i: int(i["id"]))
-        page_items = []
-        for item in itertools.islice(items, start, None):
-            if keep(item):
-                page_items.append(item)
-                if len(page_items) > limit:
-                    break
-        page: dict = {"results": page_items[:limit]}
-        if len(page_items) > limit:
-            cursor = encode_cursor(page_items[limit]["id"])
+            first, tag = _decode_cursor(after)
+            start = bisect.bisect_left(items, first, key=_numeric_id)
+        page_items: list = []
+        while len(page_items) <= limit and start < len(items):
+            # Slices, not islice: islice would walk the list from its head on every page.
+            chunk = items[start : start + limit + 1 - len(page_items)]
+            start += len(chunk)
+            page_items += [item for item in chunk if keep(item)]
+        page_items = page_items[: limit + 1]
+        served = limit
+        if self.short_pages and tag != "full" and len(page_items) > limit:
+            # Deterministic per page: one in four empty, one in four half full.
+            served = (0, limit // 2, limit, limit)[zlib.crc32((after or "").encode()) % 4]
+        page: dict = {"results": page_items[:served]}
+        if len(page_items) > served:
+            # The page after a short one is served whole, so paging always moves on.
+            cursor = encode_cursor(page_items[served]["id"], "full" if served < limit else "")
             params = [(k, v) for k, values in query.items() if k != "after" for v in values]
             url = f"{link}?{urlencode([*params, ('after', cursor)])}"
             page["paging"] = {"next": {"after": cursor, "link": url}}
         return page
 
     def list_objects(self, object_type: str, query: Query, _body: bytes, link: str) -> dict:
-        limit = _limit(_one(query, "limit"), 10, LIST_LIMIT_MAX)
+        history = _names(query, "propertiesWithHistory")
+        # HubSpot serves fewer records per page when histories are asked for.
+        maximum = HISTORY_LIMIT_MAX if history else LIST_LIMIT_MAX
+        limit = min(_limit(_one(query, "limit"), 10, LIST_LIMIT_MAX), maximum)
         archived = _archived(query)
         names = self._properties(object_type, _names(query, "properties"))
+        history = [n for n in history if n in self.crm.property_names(object_type)]
         links = _association_types(query)
-        records = self.crm.objects[object_type]
+        if archived:
+            records = self.crm.archived_records(object_type)
+        else:
+            records = self.crm.objects[object_type]
         page = self._page(records, lambda r: r["archived"] == archived, query, limit, link)
-        page["results"] = [self._shape(object_type, r, names, links) for r in page["results"]]
+        page["results"] = [
+            self._shape(object_type, r, names, links, history) for r in page["results"]
+        ]
         return page
 
     def get_object(self, object_type: str, record_id: str, query: Query, *_: object) -> dict:
@@ -202,9 +251,13 @@ class Api:
         if record is None or record["archived"] != _archived(query):
             raise ApiError(404, f"Object {object_type}/{record_id} not found", "OBJECT_NOT_FOUND")
         names = self._properties(object_type, _names(query, "properties"))
-        return self._shape(object_type, record, names, _association_types(query))
+        history = _names(query, "propertiesWithHistory")
+        history = [n for n in history if n in self.crm.property_names(object_type)]
+        return self._shape(object_type, record, names, _association_types(query), history)
 
     def search(self, object_type: str, _query: Query, body: bytes, _link: str) -> dict:
+        """POST search. Records written less than `search_lag_s` ago (wall clock, see
+        `DemoCrm.written_at`) are not in the index yet: search skips them, lists do not."""
         try:
             request = json.loads(body or b"{}")
         except ValueError:
@@ -219,57 +272,55 @@ class Api:
                 f"Search results are limited to {self.search_result_cap}; "
                 f"after={after} with limit={limit} pages past it.",
             )
-        found = self._matches(object_type, request)
         requested = request.get("properties") or []
         if not isinstance(requested, list):
             raise ApiError(400, "properties must be a list")
+        try:
+            found = self.index.find(object_type, request)
+        except SearchError as error:
+            raise ApiError(400, str(error)) from None
+        if self.search_lag_s > 0:
+            pending = self.crm.recently_written(object_type, self.search_lag_s)
+            if pending:
+                rest = found.records[found.start :]
+                found = Hits([r for r in rest if r["id"] not in pending])
         names = self._properties(object_type, [str(p) for p in requested])
         page: dict = {
             "total": len(found),
-            "results": [
-                self._shape(object_type, r, names, []) for r in found[after : after + limit]
-            ],
+            "results": [self._shape(object_type, r, names, []) for r in found.page(after, limit)],
         }
         if after + limit < len(found):
             page["paging"] = {"next": {"after": str(after + limit)}}
         return page
 
-    def _matches(self, object_type: str, request: dict) -> list[dict]:
-        """Live records matching the request, in its sort order.
-
-        Paging re-runs the same search many times, so results are kept while the properties
-        the search reads are unchanged; the fingerprint also catches records edited in place.
-        """
-        groups, sorts = request.get("filterGroups"), request.get("sorts")
-        text = str(request.get("query") or "").lower()
-        records = self.crm.objects[object_type]
-        defaults = DEFAULT_PROPERTIES[object_type]
-        read = sorted(_property_names_in(groups, sorts) | set(defaults if text else ()))
-        columns = [tuple([r["archived"] for r in records])]
-        columns += [tuple([r["properties"].get(name) for r in records]) for name in read]
-        state = (len(records), hash(tuple(columns)))
-        cache_key = (object_type, json.dumps([groups, sorts, text], sort_keys=True, default=str))
-        cached = self._search_cache.get(cache_key)
-        if cached is not None and cached[0] == state:
-            return cached[1]
-        known = self.crm.property_names(object_type)
+    def read_associations(
+        self, from_type: str, to_type: str, _query: Query, body: bytes, _link: str
+    ):
         try:
-            matches = compile_filters(groups, known)
-            sort = parse_sort(sorts, known)
-        except SearchError as error:
-            raise ApiError(400, str(error)) from None
-        found = [
-            r
-            for r in records
-            if not r["archived"]
-            and matches(r["properties"])
-            and (not text or any(text in (r["properties"].get(p) or "").lower() for p in defaults))
-        ]
-        found = order(found, sort)
-        while len(self._search_cache) >= SEARCH_CACHE_SIZE:
-            self._search_cache.pop(next(iter(self._search_cache)))  # oldest first
-        self._search_cache[cache_key] = (state, found)
-        return found
+            request = json.loads(body or b"{}")
+            ids = [str(item["id"]) for item in request["inputs"]]
+        except (ValueError, KeyError, TypeError):
+            raise ApiError(400, 'The body must be {"inputs": [{"id": ...}, ...]}') from None
+        if len(ids) > associations.BATCH_INPUTS_MAX:
+            raise ApiError(400, f"At most {associations.BATCH_INPUTS_MAX} inputs per batch")
+        return associations.batch_read(self.crm, _PLURAL[from_type], _PLURAL[to_type], ids)
+
+    def list_associations(
+        self, from_type: str, record_id: str, to_type: str, query: Query, _body: bytes, link: str
+    ) -> dict:
+        from_type, to_type = _PLURAL[from_type], _PLURAL[to_type]
+        record = self.crm.get(from_type, record_id)
+        if record is None or record["archived"]:
+            raise ApiError(404, f"Object {from_type}/{record_id} not found", "OBJECT_NOT_FOUND")
+        limit = _limit(_one(query, "limit"), 500, associations.LIST_LIMIT_MAX)
+        entries = sorted(associations.linked(self.crm, from_type, record, to_type), key=_to_id)
+        start = _decode_cursor(_one(query, "after"))[0] if _one(query, "after") else 0
+        first = bisect.bisect_left(entries, start, key=_to_id)
+        page: dict = {"results": entries[first : first + limit]}
+        if first + limit < len(entries):
+            cursor = encode_cursor(str(entries[first + limit]["toObjectId"]))
+            page["paging"] = {"next": {"after": cursor, "link": f"{link}?after={cursor}"}}
+        return page
 
     def list_owners(self, query: Query, _body: bytes, link: str) -> dict:
         limit = _limit(_one(query, "limit"), 100, OWNERS_LIMIT_MAX)
@@ -283,3 +334,11 @@ class Api:
 
     def list_pipelines(self, *_: object) -> dict:
         return {"results": self.crm.pipelines}
+
+
+def _numeric_id(item: dict) -> int:
+    return int(item["id"])
+
+
+def _to_id(entry: dict) -> int:
+    return entry["toObjectId"]

@@ -42,21 +42,6 @@ DEFAULT_PROPERTIES = {
     "companies": ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
 }
 
-# Search compares these as instants, so filter values may be epoch-ms or ISO strings.
-DATETIME_PROPERTIES = frozenset(
-    {
-        "createdate",
-        "closedate",
-        "hs_createdate",
-        "hs_lastmodifieddate",
-        "lastmodifieddate",
-        "hs_timestamp",
-        "hs_meeting_start_time",
-        "hs_meeting_end_time",
-        "hs_task_completion_date",
-    }
-)
-
 # Contacts carry `lastmodifieddate` instead of `hs_lastmodifieddate`, as in HubSpot.
 MODIFIED_PROPERTY = {t: "hs_lastmodifieddate" for t in OBJECT_TYPES} | {
     "contacts": "lastmodifieddate"
@@ -83,6 +68,35 @@ RENEWALS_PIPELINE_STAGES = (
     ("1234570", "Verbal Commit", "0.9"),
     ("1234571", "Renewed", "1.0"),
     ("1234572", "Churned", "0.0"),
+)
+
+PIPELINE_STAGES = {
+    "default": DEFAULT_PIPELINE_STAGES,
+    RENEWALS_PIPELINE_ID: RENEWALS_PIPELINE_STAGES,
+}
+# HubSpot defines both per stage of every pipeline, portal-wide: a deal has values only for the
+# stages it passed through, and they come back only when `properties=` names them.
+STAGE_HISTORY_PROPERTIES = tuple(
+    f"hs_date_{edge}_{stage_id}"
+    for stages in PIPELINE_STAGES.values()
+    for stage_id, _label, _probability in stages
+    for edge in ("entered", "exited")
+)
+
+# Search compares these as instants, so filter values may be epoch-ms or ISO strings.
+DATETIME_PROPERTIES = frozenset(
+    {
+        "createdate",
+        "closedate",
+        "hs_createdate",
+        "hs_lastmodifieddate",
+        "lastmodifieddate",
+        "hs_timestamp",
+        "hs_meeting_start_time",
+        "hs_meeting_end_time",
+        "hs_task_completion_date",
+        *STAGE_HISTORY_PROPERTIES,
+    }
 )
 
 # (team id, team name, UTC hour the team's working day starts, reps as (first, last)).

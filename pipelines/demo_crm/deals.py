@@ -66,14 +66,14 @@ def build_deals(
         key=lambda pair: pair[0],
     )
     drafts = [
-        _deal(rng, created, rep, company_created, company_names, now_ms)
+        make_deal(rng, created, rep, company_created, company_names, now_ms)
         for created, rep in created_times
     ]
     _hand_over_leavers_deals(rng, drafts, reps, now_ms)
     return drafts
 
 
-def _deal(
+def make_deal(
     rng: Dice,
     created: int,
     rep: Rep,

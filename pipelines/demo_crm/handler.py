@@ -1,4 +1,7 @@
-"""One HTTP exchange with the demo CRM: faults, auth, rate limits, then the API route."""
+"""One HTTP exchange with the demo CRM: faults, auth, rate limits, then the API route.
+
+Admin routes (`/_demo/`) only need the token: no faults, limits or stats apply to them.
+"""
 
 import json
 import socket
@@ -10,6 +13,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
+from .admin import PREFIX as ADMIN_PREFIX
+from .admin import handle_admin
 from .api import error_body, is_search
 
 if TYPE_CHECKING:
@@ -67,6 +72,9 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
+        if parts.path.startswith(ADMIN_PREFIX):
+            self._admin(method, parts.path, body)
+            return
         # Faults come first: they stand for the network and gateways in front of the API.
         fault = self.demo.log_request(method, self.path, parts.path, body)
         if fault is not None:
@@ -77,13 +85,26 @@ class Handler(BaseHTTPRequestHandler):
         status, payload, headers = self._answer(method, parts.path, parts.query, body)
         self._send(status, payload, headers, cut=fault.kind if fault else None)
 
+    def _admin(self, method: str, path: str, body: bytes) -> None:
+        if self.headers.get("Authorization") != f"Bearer {self.demo.token}":
+            self._send(401, error_body(AUTH_MESSAGE, "INVALID_AUTHENTICATION"), {}, admin=True)
+            return
+        try:
+            status, payload = handle_admin(self.demo, method, path, body)
+        except Exception:
+            traceback.print_exc()
+            status, payload = 500, error_body("Internal error", "INTERNAL_ERROR")
+        self._send(status, payload, {}, admin=True)
+
     def _answer(self, method: str, path: str, query: str, body: bytes) -> tuple[int, dict, dict]:
         demo = self.demo
         # Limits are per app, so only authenticated calls count against them.
         if self.headers.get("Authorization") != f"Bearer {demo.token}":
             return 401, error_body(AUTH_MESSAGE, "INVALID_AUTHENTICATION"), {}
         search = is_search(method, path)
-        allowed, headers = demo.admit(search)
+        # Association batch reads are exempt from the ten-secondly limit, as in HubSpot.
+        exempt = method == "POST" and path.startswith("/crm/v4/associations/")
+        allowed, headers = (True, {}) if exempt else demo.admit(search)
         if not allowed:
             policy = "SECONDLY" if search else "TEN_SECONDLY_ROLLING"
             return 429, rate_limit_body(policy), headers
@@ -113,7 +134,11 @@ class Handler(BaseHTTPRequestHandler):
             payload = error_body(phrase, category)
         self._send(fault.status, payload, headers)
 
-    def _send(self, status: int, payload: dict, headers: dict, cut: str | None = None) -> None:
+    def _send(
+        self, status: int, payload: dict, headers: dict, cut: str | None = None, admin: bool = False
+    ) -> None:
+        if status == 429 and not admin:
+            self.demo.count_429()
         data = json.dumps(payload, separators=(",", ":")).encode()
         half = data[: len(data) // 2]
         if cut == "truncate":

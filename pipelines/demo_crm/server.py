@@ -1,8 +1,11 @@
 """The demo CRM served over HTTP on localhost, with fault injection and a request log.
 
-The real client is pointed at `.url` and cannot tell it from HubSpot.
+The real client is pointed at `.url` and cannot tell it from HubSpot. Admin routes under
+`/_demo/` (admin.py) drive a server running in another process; `add_demo_crm_arguments` and
+`serve_from_args` are the `crm-kpi demo-crm` command.
 """
 
+import argparse
 import collections
 import json
 import socket
@@ -14,6 +17,7 @@ from datetime import datetime
 from http.server import ThreadingHTTPServer
 
 from .api import Api, is_search
+from .clock import from_ms, iso, parse_instant, to_ms
 from .data import DemoCrm, generate_demo_data
 from .handler import Handler
 
@@ -21,6 +25,7 @@ WINDOW_SECONDS = 10.0
 # Advertised as X-HubSpot-RateLimit-Max when no limit is enforced: high enough that a
 # header-respecting client never slows down against the demo.
 UNLIMITED_MAX = 10_000
+_COUNTERS = ("requests", "search_requests", "responses_429")
 
 
 @dataclass
@@ -72,15 +77,21 @@ class DemoCrmServer:
         max_requests_per_10s: int | None = None,
         max_search_requests_per_s: int | None = None,
         search_result_cap: int = 10_000,
+        search_lag_s: float = 0.0,
+        short_pages: bool = False,
     ) -> None:
+        """`search_lag_s`: search does not see records written (wall clock) less than this long
+        ago, as HubSpot's index trails writes. `short_pages`: list endpoints sometimes answer
+        short or empty pages that still carry `paging.next`, as HubSpot does."""
         self.token = token
         self.crm = crm or generate_demo_data(seed, now, deals, activity_scale)
-        self.api = Api(self.crm, search_result_cap)
+        self.api = Api(self.crm, search_result_cap, search_lag_s, short_pages)
         self.max_requests_per_10s = max_requests_per_10s
         self.max_search_requests_per_s = max_search_requests_per_s
         self.requests: list[tuple[str, str]] = []  # (method, path with query)
         self.search_bodies: list[tuple[str, object]] = []  # (path, parsed JSON body)
         self._faults: list[Fault] = []
+        self._counts = dict.fromkeys(_COUNTERS, 0)
         self._lock = threading.Lock()
         self._window, self._search_window = _Window(WINDOW_SECONDS), _Window(1.0)
         self._connections: set[socket.socket] = set()
@@ -157,10 +168,35 @@ class DemoCrmServer:
         with self._lock:
             self._faults.clear()
 
+    def pending_faults(self) -> int:
+        with self._lock:
+            return sum(f.remaining for f in self._faults)
+
     def clear_requests(self) -> None:
         with self._lock:
             self.requests.clear()
             self.search_bodies.clear()
+
+    def stats(self) -> dict:
+        """Requests served since the last reset (admin calls excluded) and records held."""
+        with self._lock:
+            counts = dict(self._counts)
+        with self.crm.lock:
+            objects = self.crm.objects
+            counts["records"] = {t: len(records) for t, records in objects.items()}
+            counts["archived_records"] = {t: len(self.crm.archived_records(t)) for t in objects}
+            counts["now"] = iso(to_ms(self.crm.now))
+        return counts
+
+    def reset_stats(self) -> None:
+        """Zero the counters and clear the request log."""
+        with self._lock:
+            self._counts = dict.fromkeys(_COUNTERS, 0)
+        self.clear_requests()
+
+    def count_429(self) -> None:
+        with self._lock:
+            self._counts["responses_429"] += 1
 
     def track_connection(self, connection: socket.socket, opened: bool) -> None:
         with self._lock:
@@ -173,7 +209,9 @@ class DemoCrmServer:
         """Log the request and take the first matching fault, if any."""
         with self._lock:
             self.requests.append((method, target))
+            self._counts["requests"] += 1
             if is_search(method, path):
+                self._counts["search_requests"] += 1
                 try:
                     self.search_bodies.append((path, json.loads(body or b"null")))
                 except ValueError:
@@ -220,8 +258,63 @@ def serve(
 ) -> None:
     """Serve in the foreground until Ctrl-C."""
     server = DemoCrmServer(host, port, token, seed, now, deals, **options)  # type: ignore[arg-type]
-    print(f"Demo HubSpot CRM at {server.url}  token: {token}  (Ctrl-C to stop)", flush=True)
+    _serve_until_interrupted(server)
+
+
+def _serve_until_interrupted(server: DemoCrmServer) -> None:
+    # Scripts wait for this first line (and read the port from it when started with port 0).
+    print(f"Demo HubSpot CRM at {server.url}  token: {server.token}  (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+
+
+def _instant(text: str) -> datetime:
+    ms = parse_instant(text)
+    if ms is None:
+        raise argparse.ArgumentTypeError(f"not a date or timestamp: {text!r}")
+    return from_ms(ms)
+
+
+def add_demo_crm_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `crm-kpi demo-crm`; `serve_from_args` takes the parsed result."""
+    add = parser.add_argument
+    add("--host", default="127.0.0.1")
+    add("--port", type=int, default=8765, help="0 picks a free port (default 8765)")
+    add("--token", default="demo-token", help="bearer token clients must send")
+    add("--seed", type=int, default=7, help="same seed and --now: same data")
+    add("--now", type=_instant, default=None, help="the CRM's clock (ISO time; default: now)")
+    add("--deals", type=int, default=3000, help="deals to generate (default 3000)")
+    add(
+        "--activity-scale",
+        type=float,
+        default=1.0,
+        help="calls, emails, meetings and tasks per rep and day, relative to the default",
+    )
+    add("--rate-limit", type=int, default=None, metavar="N", help="requests per 10 s (429 above)")
+    add("--search-rate-limit", type=int, default=None, metavar="N", help="searches per second")
+    add("--search-lag", type=float, default=0.0, metavar="S", help="search index lag in seconds")
+    add("--short-pages", action="store_true", help="serve some short or empty list pages")
+
+
+def serve_from_args(args: argparse.Namespace) -> None:
+    """Generate the demo CRM the arguments describe and serve it until Ctrl-C."""
+    started = time.perf_counter()
+    server = DemoCrmServer(
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        seed=args.seed,
+        now=args.now,
+        deals=args.deals,
+        activity_scale=args.activity_scale,
+        max_requests_per_10s=args.rate_limit,
+        max_search_requests_per_s=args.search_rate_limit,
+        search_lag_s=args.search_lag,
+        short_pages=args.short_pages,
+    )
+    records = sum(len(r) for r in server.crm.objects.values())
+    took = time.perf_counter() - started
+    print(f"{records:,} records generated in {took:.1f} s", file=sys.stderr, flush=True)
+    _serve_until_interrupted(server)

@@ -3,7 +3,6 @@
 The client knows nothing of the demo CRM; point `base_url` anywhere that speaks the API.
 """
 
-import json
 import logging
 import random
 import time
@@ -16,7 +15,13 @@ from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+# Resets, timeouts, and connections dropped halfway through a body.
+TRANSPORT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
 
 
 class CrmError(Exception):
@@ -34,7 +39,8 @@ class HubSpotClient:
         base_url: e.g. ``https://api.hubapi.com``.
         access_token: a private-app token; kept only in the session's headers.
         timeout_s: connect and read timeout of every request.
-        max_attempts: tries per request before giving up.
+        max_attempts: tries per request before giving up on failures (5xx, resets, bad bodies).
+        max_throttled: 429 answers waited out per request before giving up.
         backoff_s: first wait between tries; doubles each time, with jitter.
         rate_limit_wait_s: least wait after a 429 that carries no Retry-After (HubSpot omits it
             for some policies; public connectors wait 3-10 s).
@@ -48,6 +54,7 @@ class HubSpotClient:
         access_token: str,
         timeout_s: float = 30.0,
         max_attempts: int = 6,
+        max_throttled: int = 30,
         backoff_s: float = 0.5,
         rate_limit_wait_s: float = 3.0,
         budget: RateLimiter | None = None,
@@ -56,6 +63,7 @@ class HubSpotClient:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
+        self.max_throttled = max_throttled
         self.backoff_s = backoff_s
         self.rate_limit_wait_s = rate_limit_wait_s
         self.budget = budget or RateLimiter(None, 10)
@@ -76,70 +84,72 @@ class HubSpotClient:
         self.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """Send one request, retrying throttling, server errors, resets and broken bodies."""
+        """Send one request, retrying throttling, server errors, resets and broken bodies.
+
+        Throttling (429) is the budget doing its job, not a failure: it is waited out up to
+        `max_throttled` times, apart from the `max_attempts` allowed for real failures.
+        """
         url = f"{self.base_url}{path}"
         budget = self.search_budget if path.endswith("/search") else self.budget
-        failure = ""
-        for attempt in range(1, self.max_attempts + 1):
-            wait = self.backoff_s * 2 ** (attempt - 1) * (1 + random.random() / 2)
+        failures = throttled = 0
+        while True:
             budget.acquire()
+            self.requests_sent += 1
             try:
-                self.requests_sent += 1
                 response = self.session.request(method, url, timeout=self.timeout_s, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                failure = f"{type(exc).__name__}"
+            except TRANSPORT_ERRORS as exc:
+                failure = type(exc).__name__
             else:
                 status = response.status_code
                 budget.observe(response.headers)
+                if status == 429:
+                    self.responses_429 += 1
+                    throttled += 1
+                    if _policy(response) == "DAILY":
+                        raise CrmError(
+                            f"{method} {path}: HTTP 429 the account's daily API limit is used up; "
+                            "it resets at midnight in the portal's time zone"
+                        )
+                    if throttled > self.max_throttled:
+                        raise CrmError(f"{method} {path}: HTTP 429 still after {throttled} waits")
+                    wait = _retry_after(response, self.rate_limit_wait_s)
+                    budget.pause(wait)
+                    log.warning("%s %s: HTTP 429, waiting %.1fs", method, path, wait)
+                    time.sleep(wait)
+                    continue
                 if status in (401, 403):
                     raise CrmAuthError(f"{method} {path}: HTTP {status} {_error_text(response)}")
-                if status in RETRYABLE_STATUSES:
-                    failure = f"HTTP {status} {_error_text(response)}"
-                    if status == 429:
-                        self.responses_429 += 1
-                        if _policy(response) == "DAILY":
-                            raise CrmError(
-                                f"{method} {path}: HTTP 429 the account's daily API limit is used "
-                                "up; it resets at midnight in the portal's time zone"
-                            )
-                        wait = max(wait, _retry_after(response, self.rate_limit_wait_s))
-                        budget.pause(wait)
-                elif status >= 400:
-                    raise CrmError(f"{method} {path}: HTTP {status} {_error_text(response)}")
-                else:
+                if status < 400:
                     try:
                         return response.json()
-                    except (ValueError, json.JSONDecodeError):
+                    except ValueError:
                         # A truncated or non-JSON body: the server or a proxy cut it short.
                         failure = f"HTTP {status} with a body that is not valid JSON"
-            if attempt < self.max_attempts:
-                log.warning("%s %s: %s; retry %d in %.1fs", method, path, failure, attempt, wait)
-                time.sleep(wait)
-        raise CrmError(f"{method} {path}: gave up after {self.max_attempts} tries: {failure}")
+                elif status in RETRYABLE_STATUSES:
+                    failure = f"HTTP {status} {_error_text(response)}"
+                else:
+                    raise CrmError(f"{method} {path}: HTTP {status} {_error_text(response)}")
+            failures += 1
+            if failures >= self.max_attempts:
+                raise CrmError(f"{method} {path}: gave up after {failures} tries: {failure}")
+            wait = self.backoff_s * 2 ** (failures - 1) * (1 + random.random() / 2)
+            log.warning("%s %s: %s; retry %d in %.1fs", method, path, failure, failures, wait)
+            time.sleep(wait)
 
-    def paginate(
-        self, path: str, params: dict[str, Any] | None = None, search: dict | None = None
-    ) -> Iterator[dict]:
-        """Yield each page of a list endpoint (GET with `params`) or of a search (POST `search`).
+    def paginate(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict]:
+        """Yield each page of a list endpoint, following the cursor `paging.next.after`.
 
-        The cursor `paging.next.after` goes back as a query parameter or in the search body.
         HubSpot can return short or empty pages that still carry `paging.next`, so the loop
         stops only when `paging` is absent.
         """
-        params, search = dict(params or {}), dict(search) if search is not None else None
+        params = dict(params or {})
         while True:
-            if search is None:
-                page = self.request("GET", path, params=params)
-            else:
-                page = self.request("POST", f"{path}/search", json=search)
+            page = self.request("GET", path, params=params)
             yield page
             after = ((page.get("paging") or {}).get("next") or {}).get("after")
             if not after:
                 return
-            if search is None:
-                params["after"] = after
-            else:
-                search["after"] = after
+            params["after"] = after
 
 
 def _policy(response: requests.Response) -> str | None:

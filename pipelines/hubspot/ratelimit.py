@@ -10,8 +10,9 @@ import threading
 import time
 from collections import deque
 
-# Our clock and HubSpot's window edges differ by network latency: leave a little slack.
+# A request counts when it reaches HubSpot, not when we send it: leave slack for latency jitter.
 WINDOW_SLACK = 1.03
+WINDOW_SLACK_S = 0.1
 
 
 class RateLimiter:
@@ -24,7 +25,7 @@ class RateLimiter:
 
     def __init__(self, max_requests: int | None, period_s: float) -> None:
         self.max_requests = max_requests
-        self.period_s = period_s * WINDOW_SLACK
+        self.period_s = period_s * WINDOW_SLACK + WINDOW_SLACK_S
         self._sent: deque[float] = deque()
         self._paused_until = 0.0
         self._lock = threading.Lock()

@@ -1,0 +1,213 @@
+"""Sync benchmark (issue 3), run by hand:  .venv/bin/python bench/sync_bench.py [--records 250000]
+
+Side by side in one run, against a demo CRM serving from its own process (so it does not share
+the client's interpreter lock):
+  1. the floor: a bare loop that GETs and JSON-decodes every list page once, one thread;
+  2. our full sync (pipelines.hubspot.sync) into a fresh DuckDB file;
+  3. dlt's rest_api source loading the same endpoints into DuckDB, if a dlt venv is given
+     (--dlt-python /tmp/dlt-venv/bin/python; install it there with `pip install "dlt[duckdb]"`);
+  4. an incremental sync after 1% of records changed: requests and time against the full sync;
+  5. deals alone under a limit of 40 requests / 10 s: time against the floor that limit allows
+     for the requests made, and the share answered 429;
+  6. peak memory (max RSS) of the sync process; compare runs at --records 250000 and 1000000.
+Every measurement runs in a child process so its memory is its own.
+"""
+
+import argparse
+import json
+import resource
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipelines.hubspot.client import HubSpotClient  # noqa: E402
+from pipelines.hubspot.objects import CRM_OBJECTS  # noqa: E402
+from pipelines.hubspot.ratelimit import RateLimiter  # noqa: E402
+from pipelines.hubspot.sync import sync_crm  # noqa: E402
+from pipelines.warehouse import connect  # noqa: E402
+
+TOKEN = "bench-token"
+# Demo sizes: (deals, activity_scale) that give about this many records in all.
+SIZES = {250_000: (25_000, 8.75), 1_000_000: (100_000, 35.0)}
+
+
+def child(args: argparse.Namespace) -> None:
+    """One measurement in this process; prints a JSON line."""
+    started = time.monotonic()
+    objects = [o for o in CRM_OBJECTS if not args.only or o.name == args.only]
+    budget = RateLimiter(args.rate_limit, 10.0) if args.rate_limit else None
+    sent = []
+
+    def make_client() -> HubSpotClient:
+        client = HubSpotClient(args.url, TOKEN, budget=budget)
+        sent.append(client)
+        return client
+
+    if args.what == "floor":
+        with HubSpotClient(args.url, TOKEN) as client:
+            from pipelines.hubspot.fetch import all_records
+
+            records = sum(
+                len(page)
+                for obj in objects
+                for archived in (False, True)
+                for page in all_records(client, obj, obj.properties, archived)
+            )
+        requests_sent, responses_429 = client.requests_sent, client.responses_429
+    else:
+        with connect(Path(args.db)) as con:
+            results = sync_crm(
+                make_client, con, objects, datetime.now(UTC), full_refresh=args.what == "full"
+            )
+        records = sum(r.fetched for r in results)
+        requests_sent = sum(c.requests_sent for c in sent)
+        responses_429 = sum(c.responses_429 for c in sent)
+    print(
+        json.dumps(
+            {
+                "seconds": time.monotonic() - started,
+                "records": records,
+                "requests": requests_sent,
+                "responses_429": responses_429,
+                "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
+
+
+def measure(url: str, what: str, db: Path | None = None, **options) -> dict:
+    command = [sys.executable, __file__, "child", what, "--url", url]
+    if db:
+        command += ["--db", str(db)]
+    for name, value in options.items():
+        command += [f"--{name.replace('_', '-')}", str(value)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def admin(url: str, path: str, body: dict | None = None) -> dict:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    if body is None:
+        return requests.get(f"{url}/_demo/{path}", headers=headers, timeout=600).json()
+    return requests.post(f"{url}/_demo/{path}", json=body, headers=headers, timeout=600).json()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, choices=sorted(SIZES), default=250_000)
+    parser.add_argument("--dlt-python", help="python of a venv with dlt[duckdb] installed")
+    parser.add_argument("--work-dir", default="/tmp/crm-kpi-bench")
+    args = parser.parse_args()
+    work = Path(args.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    for old in work.glob("*.duckdb*"):
+        old.unlink()
+
+    deals, scale = SIZES[args.records]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "demo-crm",
+            "--port",
+            str(port),
+            "--token",
+            TOKEN,
+            "--deals",
+            str(deals),
+            "--activity-scale",
+            str(scale),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(600):
+            try:
+                stats = admin(url, "stats")
+                break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        print(f"demo CRM: {sum(stats['records'].values()):,} records {stats['records']}")
+
+        floor = measure(url, "floor")
+        full = measure(url, "full", work / "full.duckdb")
+        print(
+            f"floor (GET + JSON decode, 1 thread): {floor['seconds']:.1f}s, "
+            f"{floor['requests']} requests, {floor['records']:,} records"
+        )
+        print(
+            f"full sync: {full['seconds']:.1f}s = {full['seconds'] / floor['seconds']:.2f}x "
+            f"the floor, {full['requests']} requests, peak RSS {full['max_rss_mb']:.0f} MB"
+        )
+
+        if args.dlt_python:
+            started = time.monotonic()
+            subprocess.run(
+                [
+                    args.dlt_python,
+                    str(ROOT / "bench" / "dlt_rest_api.py"),
+                    url,
+                    TOKEN,
+                    str(work / "dlt.duckdb"),
+                ],
+                check=True,
+            )
+            dlt_s = time.monotonic() - started
+            print(f"dlt rest_api: {dlt_s:.1f}s; ours is {dlt_s / full['seconds']:.1f}x faster")
+
+        changed = admin(url, "simulate-day", {"change_share": 0.01})
+        print(f"a day of selling: {changed}")
+        incremental = measure(url, "incremental", work / "full.duckdb")
+        print(
+            f"incremental sync: {incremental['seconds']:.1f}s "
+            f"({incremental['seconds'] / full['seconds']:.1%} of full), "
+            f"{incremental['requests']} requests "
+            f"({incremental['requests'] / full['requests']:.1%} of full), "
+            f"{incremental['records']:,} records"
+        )
+
+        admin(url, "rate-limit", {"max_requests_per_10s": 40})
+        limited = measure(url, "full", work / "limited.duckdb", only="deals", rate_limit=40)
+        allowed = (limited["requests"] - 40) / 40 * 10  # the first 40 go at once
+        print(
+            f"deals under 40 requests/10 s: {limited['seconds']:.1f}s for "
+            f"{limited['requests']} requests; the limit allows {allowed:.1f}s "
+            f"({limited['seconds'] / allowed:.2f}x); 429s: {limited['responses_429']} "
+            f"({limited['responses_429'] / limited['requests']:.1%})"
+        )
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "child":
+        parser = argparse.ArgumentParser()
+        parser.add_argument("child")
+        parser.add_argument("what", choices=["floor", "full", "incremental"])
+        parser.add_argument("--url", required=True)
+        parser.add_argument("--db")
+        parser.add_argument("--only")
+        parser.add_argument("--rate-limit", type=int)
+        child(parser.parse_args())
+    else:
+        main()
