@@ -8,7 +8,7 @@ from pipelines.runner import ExitCode, run_pipeline
 from pipelines.settings import load_settings
 
 from .conftest import point_at
-from .kpi_oracle import open_pipeline, rep_weekly
+from .kpi_oracle import home_amount, open_pipeline, parse_time, rep_weekly, week_start
 
 
 def test_a_run_materializes_every_asset_and_check_and_publishes(published_run):
@@ -125,16 +125,48 @@ def test_published_file_holds_no_email_addresses_or_token(published_run, demo_cr
             assert TOKEN.encode() not in path.read_bytes(), path
 
 
-def test_a_failing_blocking_check_keeps_the_previous_publication(fresh_crm, tmp_path, monkeypatch):
+def won_in_week(data_dir, owner_id, week):
+    con = duckdb.connect(str(data_dir / "kpi.duckdb"), read_only=True)
+    try:
+        return con.execute(
+            "select deals_won, won_amount from kpi_rep_weekly "
+            "where owner_id = $owner and week_start = $week",
+            {"owner": owner_id, "week": week},
+        ).fetchone()
+    finally:
+        con.close()
+
+
+def test_incremental_runs_drop_archived_deals_and_a_failing_check_keeps_the_last_kpis(
+    fresh_crm, tmp_path, monkeypatch
+):
     point_at(monkeypatch, fresh_crm, tmp_path)
     assert run_pipeline(load_settings()).exit_code == ExitCode.PUBLISHED
+
+    # A won deal archived in the CRM leaves the KPIs at the next (incremental) run.
+    owners = {o["id"] for o in fresh_crm.crm.owners}
+    won = next(
+        d
+        for d in fresh_crm.crm.live("deals")
+        if d["properties"]["dealstage"] == "closedwon"
+        and d["properties"]["hubspot_owner_id"] in owners
+        and home_amount(d["properties"])
+    )
+    owner, amount = won["properties"]["hubspot_owner_id"], home_amount(won["properties"])
+    week = week_start(parse_time(won["properties"]["closedate"]), "UTC")
+    deals_won, won_amount = won_in_week(tmp_path, owner, week)
+    fresh_crm.crm.archive("deals", won["id"])
+    outcome = run_pipeline(load_settings())
+    assert outcome.exit_code == ExitCode.PUBLISHED, outcome.reason
+    assert outcome.modes["deals"] == "incremental"
+    after = won_in_week(tmp_path, owner, week)
+    assert after[0] == deals_won - 1
+    assert float(after[1]) == pytest.approx(float(won_amount) - amount)
     before = (tmp_path / "kpi.duckdb").read_bytes()
 
     # An absurd negative amount on an open deal turns its stage's open amount negative.
     open_deal = next(
-        d
-        for d in fresh_crm.crm.objects["deals"]
-        if not d["archived"] and d["properties"]["hs_is_closed"] == "false"
+        d for d in fresh_crm.crm.live("deals") if d["properties"]["hs_is_closed"] == "false"
     )
     fresh_crm.crm.update(
         "deals", open_deal["id"], {"amount": "-999999999", "amount_in_home_currency": None}
