@@ -27,3 +27,49 @@
         else cast({{ value }} as timestamp) at time zone 'UTC'
     end
 {%- endmacro %}
+
+
+-- The stage ids of every deal pipeline, read from the raw pipelines when a model compiles. Deals
+-- hold their stage history in properties named after them (hs_date_entered_<stage id>), and one
+-- JSON parse with a constant list of paths is several times faster than walking every property.
+-- Unit tests pass the ids as var('hubspot_deal_stage_ids').
+{% macro hubspot_deal_stage_ids() -%}
+    {%- if var('hubspot_deal_stage_ids', none) is not none -%}
+        {{ return(var('hubspot_deal_stage_ids') | list) }}
+    {%- endif -%}
+    {%- set pipelines = source('hubspot', 'deal_pipelines') -%}
+    {%- if not execute or load_relation(pipelines) is none -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set query -%}
+        select distinct stage.value ->> 'id' as stage_id
+        from {{ pipelines }}
+        cross join json_each(record, '$.stages') as stage
+        order by stage_id
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values() | list) }}
+{%- endmacro %}
+
+
+-- The values of properties `names` in one JSON parse, as a list in the same order.
+{% macro hubspot_property_list(names) -%}
+    {%- if names -%}
+        json_extract_string(record, [
+            {%- for name in names -%}
+                '$.properties."{{ name | replace("'", "''") }}"'{{ ', ' if not loop.last }}
+            {%- endfor -%}
+        ])
+    {%- else -%}
+        cast([] as varchar [])
+    {%- endif -%}
+{%- endmacro %}
+
+
+-- A list literal of SQL strings, e.g. ['a', 'b']::varchar [].
+{% macro varchar_list(values) -%}
+    [
+        {%- for value in values -%}
+            '{{ value | replace("'", "''") }}'{{ ', ' if not loop.last }}
+        {%- endfor -%}
+    ]::varchar []
+{%- endmacro %}

@@ -1,4 +1,16 @@
--- One timestamp per dbt invocation, so every mart built together carries the same as_of.
+-- The instant every KPI is computed as of: CRM_KPI_AS_OF (ISO-8601 with an offset) when set, so a
+-- past day can be replayed, else the start of this dbt invocation. One value per invocation, so
+-- every mart built together carries the same as_of.
 {% macro kpi_as_of() -%}
-    cast('{{ run_started_at.isoformat() }}' as timestamptz)
+    {%- set as_of = env_var('CRM_KPI_AS_OF', '') | trim -%}
+    {%- if as_of and not modules.re.fullmatch('[0-9T:.+ Z-]+', as_of) -%}
+        {{ exceptions.raise_compiler_error('CRM_KPI_AS_OF is not an ISO-8601 instant: ' ~ as_of) }}
+    {%- endif -%}
+    cast('{{ as_of or run_started_at.isoformat() }}' as timestamptz)
+{%- endmacro %}
+
+
+-- The as_of day in the reporting time zone: the daily snapshot's date.
+{% macro kpi_as_of_date() -%}
+    {{ to_reporting_date(kpi_as_of()) }}
 {%- endmacro %}

@@ -15,3 +15,14 @@
 {% macro week_start(column_name) -%}
     cast(date_trunc('week', {{ to_reporting_timestamp(column_name) }}) as date)
 {%- endmacro %}
+
+
+-- Calendar quarters, first day (a date) and label ("2026-Q4").
+{% macro quarter_start(column_name) -%}
+    cast(date_trunc('quarter', {{ to_reporting_timestamp(column_name) }}) as date)
+{%- endmacro %}
+
+
+{% macro quarter_label(date_column) -%}
+    strftime({{ date_column }}, '%Y') || '-Q' || cast(quarter({{ date_column }}) as varchar)
+{%- endmacro %}

@@ -1,4 +1,5 @@
--- Live calls, emails, meetings and tasks in one shape, one row per engagement.
+-- Live calls, emails, meetings and tasks in one shape, one row per engagement. is_completed says
+-- whether a meeting was held (outcome COMPLETED) or a task done (status COMPLETED).
 
 with
 
@@ -34,6 +35,7 @@ unioned as (
         owner_id,
         deal_ids,
         occurred_at,
+        cast(null as boolean) as is_completed,
         is_archived
     from calls
 
@@ -45,6 +47,7 @@ unioned as (
         owner_id,
         deal_ids,
         occurred_at,
+        cast(null as boolean) as is_completed,
         is_archived
     from emails
 
@@ -56,6 +59,7 @@ unioned as (
         owner_id,
         deal_ids,
         occurred_at,
+        meeting_outcome = 'COMPLETED' as is_completed,
         is_archived
     from meetings
 
@@ -67,6 +71,7 @@ unioned as (
         owner_id,
         deal_ids,
         occurred_at,
+        task_status = 'COMPLETED' as is_completed,
         is_archived
     from tasks
 
@@ -79,7 +84,8 @@ live as (
         engagement_id,
         owner_id,
         deal_ids,
-        occurred_at
+        occurred_at,
+        is_completed
     from unioned
     where not is_archived
 

@@ -14,6 +14,7 @@ final as (
 
         ---------- ids
         owner_id,
+        primary_team_id as team_id,
 
         ---------- text
         owner_name,

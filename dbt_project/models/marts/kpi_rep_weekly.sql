@@ -1,6 +1,8 @@
--- One row per owner per week (Monday, reporting time zone) with at least one activity or deal
--- event. Each event type is counted on its own date: activities by hs_timestamp, deals created by
--- createdate, won / lost by closedate.
+-- One row per owner per week (Monday, reporting time zone), dense: every week from the owner's
+-- first activity or deal event to the current week (a deactivated owner's: to their last event),
+-- zeros included, plus any later week holding an event (meetings and tasks planned ahead). Each
+-- event type is counted on its own date: activities by hs_timestamp, deals created by createdate,
+-- won / lost by closedate.
 
 with
 
@@ -30,7 +32,9 @@ activity_weeks as (
         count(*) filter (where engagement_type = 'call') as calls,
         count(*) filter (where engagement_type = 'email') as emails,
         count(*) filter (where engagement_type = 'meeting') as meetings,
-        count(*) filter (where engagement_type = 'task') as tasks
+        count(*) filter (where engagement_type = 'meeting' and is_completed) as meetings_held,
+        count(*) filter (where engagement_type = 'task') as tasks,
+        count(*) filter (where engagement_type = 'task' and is_completed) as tasks_completed
     from engagements
     where occurred_at is not null
     group by all
@@ -57,7 +61,11 @@ closed_weeks as (
         {{ week_start('closed_at') }} as week_start,
         count(*) filter (where is_won) as deals_won,
         count(*) filter (where is_lost) as deals_lost,
-        coalesce(sum(coalesce(amount_home, 0)) filter (where is_won), 0) as won_amount
+        coalesce(sum(coalesce(amount_home, 0)) filter (where is_won), 0) as won_amount,
+        coalesce(sum(coalesce(amount_home, 0)) filter (where is_lost), 0) as lost_amount,
+        avg(date_diff('second', created_at, closed_at) / 86400.0) filter (
+            where is_won
+        ) as avg_days_to_close
     from deals
     where
         closed_at is not null
@@ -66,7 +74,7 @@ closed_weeks as (
 
 ),
 
-owner_weeks as (
+event_weeks as (
 
     select
         owner_id,
@@ -85,12 +93,50 @@ owner_weeks as (
 
 ),
 
+owner_spans as (
+
+    -- The inner join drops unowned records and owners the CRM does not list.
+    select
+        event_weeks.owner_id,
+        min(event_weeks.week_start) as first_week,
+        case
+            when owners.is_archived then max(event_weeks.week_start)
+            else {{ week_start(kpi_as_of()) }}
+        end as span_end
+    from event_weeks
+    inner join owners
+        on event_weeks.owner_id = owners.owner_id
+    group by event_weeks.owner_id, owners.is_archived
+
+),
+
+owner_weeks as (
+
+    select
+        owner_spans.owner_id,
+        cast(series.week_start as date) as week_start
+    from owner_spans
+    cross join
+        generate_series(
+            owner_spans.first_week, owner_spans.span_end, interval 7 day
+        ) as series (week_start)
+    union
+    select
+        event_weeks.owner_id,
+        event_weeks.week_start
+    from event_weeks
+    inner join owner_spans
+        on event_weeks.owner_id = owner_spans.owner_id
+
+),
+
 joined as (
 
     select
 
         ---------- ids
         owner_weeks.owner_id,
+        owners.primary_team_id as team_id,
 
         ---------- text
         owners.owner_name,
@@ -103,7 +149,9 @@ joined as (
         coalesce(activity_weeks.calls, 0) as calls,
         coalesce(activity_weeks.emails, 0) as emails,
         coalesce(activity_weeks.meetings, 0) as meetings,
+        coalesce(activity_weeks.meetings_held, 0) as meetings_held,
         coalesce(activity_weeks.tasks, 0) as tasks,
+        coalesce(activity_weeks.tasks_completed, 0) as tasks_completed,
 
         ---------- pipeline created
         coalesce(created_weeks.deals_created, 0) as deals_created,
@@ -112,9 +160,10 @@ joined as (
         ---------- outcomes
         coalesce(closed_weeks.deals_won, 0) as deals_won,
         coalesce(closed_weeks.deals_lost, 0) as deals_lost,
-        coalesce(closed_weeks.won_amount, 0) as won_amount
+        coalesce(closed_weeks.won_amount, 0) as won_amount,
+        coalesce(closed_weeks.lost_amount, 0) as lost_amount,
+        closed_weeks.avg_days_to_close
 
-    -- The inner join drops unowned records and owners the CRM does not list.
     from owner_weeks
     inner join owners
         on owner_weeks.owner_id = owners.owner_id
@@ -137,7 +186,9 @@ final as (
 
     select
         *,
-        deals_won / nullif(deals_won + deals_lost, 0) as win_rate,
+        {{ win_rate('deals_won', 'deals_lost') }} as win_rate,
+        {{ win_rate('won_amount', 'lost_amount') }} as win_rate_by_amount,
+        {{ avg_won_deal_size('won_amount', 'deals_won') }} as avg_won_deal_size,
         {{ kpi_as_of() }} as as_of
     from joined
 

@@ -1,8 +1,17 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='engagement_id',
+        incremental_strategy='delete+insert',
+        pre_hook="{{ forget_staged_rows_if_raw_reloaded(source('hubspot', 'calls')) }}",
+    )
+}}
+
 with
 
 source as (
 
-    select * from {{ source('hubspot', 'calls') }}
+    {{ raw_rows_to_stage(source('hubspot', 'calls')) }}
 
 ),
 
@@ -30,7 +39,8 @@ renamed as (
 
         ---------- timestamps
         {{ hubspot_timestamp(hubspot_property('hs_timestamp')) }} as occurred_at,
-        updated_at
+        updated_at,
+        loaded_at
 
     from source
 

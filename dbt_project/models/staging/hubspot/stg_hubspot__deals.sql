@@ -1,8 +1,17 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='deal_id',
+        incremental_strategy='delete+insert',
+        pre_hook="{{ forget_staged_rows_if_raw_reloaded(source('hubspot', 'deals')) }}",
+    )
+}}
+
 with
 
 source as (
 
-    select * from {{ source('hubspot', 'deals') }}
+    {{ raw_rows_to_stage(source('hubspot', 'deals')) }}
 
 ),
 
@@ -33,7 +42,8 @@ renamed as (
         ---------- timestamps
         {{ hubspot_timestamp(hubspot_property('createdate')) }} as created_at,
         {{ hubspot_timestamp(hubspot_property('closedate')) }} as closed_at,
-        updated_at
+        updated_at,
+        loaded_at
 
     from source
 

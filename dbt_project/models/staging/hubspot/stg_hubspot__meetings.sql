@@ -1,8 +1,17 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='engagement_id',
+        incremental_strategy='delete+insert',
+        pre_hook="{{ forget_staged_rows_if_raw_reloaded(source('hubspot', 'meetings')) }}",
+    )
+}}
+
 with
 
 source as (
 
-    select * from {{ source('hubspot', 'meetings') }}
+    {{ raw_rows_to_stage(source('hubspot', 'meetings')) }}
 
 ),
 
@@ -27,7 +36,8 @@ renamed as (
         {{ hubspot_timestamp(hubspot_property('hs_timestamp')) }} as occurred_at,
         {{ hubspot_timestamp(hubspot_property('hs_meeting_start_time')) }} as meeting_start_at,
         {{ hubspot_timestamp(hubspot_property('hs_meeting_end_time')) }} as meeting_end_at,
-        updated_at
+        updated_at,
+        loaded_at
 
     from source
 

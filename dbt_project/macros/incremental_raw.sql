@@ -1,0 +1,22 @@
+-- Large staging tables (deals, activities) parse each raw record's JSON once, then only the
+-- records the sync stored since the last build (raw `loaded_at`): parsing JSON is most of a build.
+
+-- The rows of a raw table to (re)stage: all on a first build, else those loaded since the last.
+{% macro raw_rows_to_stage(raw_relation) -%}
+    select * from {{ raw_relation }}
+    {%- if is_incremental() %}
+    where loaded_at > (select coalesce(max(loaded_at), '-infinity') from {{ this }})
+    {%- endif %}
+{%- endmacro %}
+
+
+-- Pre-hook: a full sync replaces the whole raw table (every row newly loaded), and records the
+-- CRM has purged are gone from it. Forget every staged row then, so none of those lingers here.
+{% macro forget_staged_rows_if_raw_reloaded(raw_relation) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where
+            (select min(loaded_at) from {{ raw_relation }})
+            > (select max(loaded_at) from {{ this }})
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,173 @@
+-- One row per active (not deactivated) owner as of the build: where a rep may need support now.
+-- Windows end at as_of (CRM_KPI_AS_OF, else the build start): "last 7 days" is the 7 x 24 hours
+-- before it. Signals for a coaching conversation, not a ranking.
+
+with
+
+owners as (
+
+    select * from {{ ref('stg_hubspot__owners') }}
+
+),
+
+engagements as (
+
+    select * from {{ ref('int_engagements_unioned') }}
+
+),
+
+deals as (
+
+    select * from {{ ref('int_deals_enriched') }}
+
+),
+
+active_owners as (
+
+    select * from owners
+    where not is_archived
+
+),
+
+open_deals as (
+
+    select * from deals
+    where not is_closed
+
+),
+
+recently_touched_deals as (
+
+    -- Deals with an activity of any kind (by anyone) dated in the last 14 days.
+    select distinct touched.deal_id
+    from engagements
+    cross join unnest(engagements.deal_ids) as touched (deal_id)
+    where
+        engagements.occurred_at > {{ kpi_as_of() }} - interval 14 day
+        and engagements.occurred_at <= {{ kpi_as_of() }}
+
+),
+
+open_deal_signals as (
+
+    select
+        open_deals.owner_id,
+        count(*) as open_deals,
+        sum(coalesce(open_deals.amount_home, 0)) as open_amount,
+        count(*) filter (where open_deals.closed_at < {{ kpi_as_of() }}) as overdue_deals,
+        count(*) filter (where recently_touched_deals.deal_id is null) as stalled_deals
+    from open_deals
+    left join recently_touched_deals
+        on open_deals.deal_id = recently_touched_deals.deal_id
+    group by open_deals.owner_id
+
+),
+
+activity_signals as (
+
+    select
+        owner_id,
+        count(*) as activities_last_7d
+    from engagements
+    where
+        occurred_at > {{ kpi_as_of() }} - interval 7 day
+        and occurred_at <= {{ kpi_as_of() }}
+    group by owner_id
+
+),
+
+created_signals as (
+
+    select
+        owner_id,
+        sum(coalesce(amount_home, 0)) as pipeline_created_last_30d
+    from deals
+    where
+        created_at > {{ kpi_as_of() }} - interval 30 day
+        and created_at <= {{ kpi_as_of() }}
+    group by owner_id
+
+),
+
+closed_signals as (
+
+    select
+        owner_id,
+        count(*) filter (where is_won) as deals_won_last_90d,
+        count(*) filter (where is_lost) as deals_lost_last_90d
+    from deals
+    where
+        (is_won or is_lost)
+        and closed_at > {{ kpi_as_of() }} - interval 90 day
+        and closed_at <= {{ kpi_as_of() }}
+    group by owner_id
+
+),
+
+joined as (
+
+    select
+
+        ---------- ids
+        active_owners.owner_id,
+        active_owners.primary_team_id as team_id,
+
+        ---------- text
+        active_owners.owner_name,
+        active_owners.primary_team_name as team_name,
+
+        ---------- open deals now
+        coalesce(open_deal_signals.open_deals, 0) as open_deals,
+        coalesce(open_deal_signals.open_amount, 0) as open_amount,
+        coalesce(open_deal_signals.overdue_deals, 0) as overdue_deals,
+        coalesce(open_deal_signals.stalled_deals, 0) as stalled_deals,
+
+        ---------- activity
+        coalesce(activity_signals.activities_last_7d, 0) as activities_last_7d,
+
+        ---------- pipeline created
+        coalesce(created_signals.pipeline_created_last_30d, 0) as pipeline_created_last_30d,
+
+        ---------- outcomes
+        coalesce(closed_signals.deals_won_last_90d, 0) as deals_won_last_90d,
+        coalesce(closed_signals.deals_lost_last_90d, 0) as deals_lost_last_90d
+
+    from active_owners
+    left join open_deal_signals
+        on active_owners.owner_id = open_deal_signals.owner_id
+    left join activity_signals
+        on active_owners.owner_id = activity_signals.owner_id
+    left join created_signals
+        on active_owners.owner_id = created_signals.owner_id
+    left join closed_signals
+        on active_owners.owner_id = closed_signals.owner_id
+
+),
+
+final as (
+
+    select
+        owner_id,
+        team_id,
+        owner_name,
+        team_name,
+        open_deals,
+        open_amount,
+        overdue_deals,
+        stalled_deals,
+        activities_last_7d,
+        -- The middle of the team: half its active reps logged more, half fewer.
+        case
+            when team_id is not null
+                then median(activities_last_7d) over (partition by team_id)
+        end as team_median_activities_last_7d,
+        pipeline_created_last_30d,
+        deals_won_last_90d,
+        deals_lost_last_90d,
+        {{ win_rate('deals_won_last_90d', 'deals_lost_last_90d') }} as win_rate_last_90d,
+        {{ kpi_as_of() }} as as_of
+    from joined
+
+)
+
+select * from final

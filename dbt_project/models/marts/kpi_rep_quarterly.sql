@@ -1,0 +1,203 @@
+-- One row per owner per calendar quarter (reporting time zone): bookings against quota, the open
+-- pipeline expected to close in the quarter, and the quarter's win rate. Dense from the owner's
+-- first deal event or quota to the current quarter (a deactivated owner's: to their last), plus
+-- any later quarter holding a quota or an open deal's expected close date.
+
+with
+
+owners as (
+
+    select * from {{ ref('stg_hubspot__owners') }}
+
+),
+
+deals as (
+
+    select * from {{ ref('int_deals_enriched') }}
+
+),
+
+quotas as (
+
+    select * from {{ ref('int_quotas_joined') }}
+
+),
+
+created_quarters as (
+
+    select
+        owner_id,
+        {{ quarter_start('created_at') }} as quarter_start,
+        count(*) as deals_created,
+        sum(coalesce(amount_home, 0)) as pipeline_created_amount
+    from deals
+    where created_at is not null
+    group by all
+
+),
+
+closed_quarters as (
+
+    select
+        owner_id,
+        {{ quarter_start('closed_at') }} as quarter_start,
+        count(*) filter (where is_won) as deals_won,
+        count(*) filter (where is_lost) as deals_lost,
+        coalesce(sum(coalesce(amount_home, 0)) filter (where is_won), 0) as won_amount,
+        coalesce(sum(coalesce(amount_home, 0)) filter (where is_lost), 0) as lost_amount
+    from deals
+    where
+        closed_at is not null
+        and (is_won or is_lost)
+    group by all
+
+),
+
+open_quarters as (
+
+    -- On an open deal closedate is the expected close date.
+    select
+        owner_id,
+        {{ quarter_start('closed_at') }} as quarter_start,
+        count(*) as open_deals,
+        sum(coalesce(amount_home, 0)) as open_pipeline_amount,
+        cast(
+            sum(coalesce(amount_home, 0) * stage_probability) as decimal(38, 2)
+        ) as weighted_forecast_amount
+    from deals
+    where
+        not is_closed
+        and closed_at is not null
+    group by all
+
+),
+
+event_quarters as (
+
+    select
+        owner_id,
+        quarter_start
+    from created_quarters
+    union
+    select
+        owner_id,
+        quarter_start
+    from closed_quarters
+    union
+    select
+        owner_id,
+        quarter_start
+    from open_quarters
+    union
+    select
+        owner_id,
+        quarter_start
+    from quotas
+
+),
+
+owner_spans as (
+
+    -- The inner join drops unowned deals and owners the CRM does not list.
+    select
+        event_quarters.owner_id,
+        min(event_quarters.quarter_start) as first_quarter,
+        case
+            when owners.is_archived then max(event_quarters.quarter_start)
+            else {{ quarter_start(kpi_as_of()) }}
+        end as span_end
+    from event_quarters
+    inner join owners
+        on event_quarters.owner_id = owners.owner_id
+    group by event_quarters.owner_id, owners.is_archived
+
+),
+
+owner_quarters as (
+
+    select
+        owner_spans.owner_id,
+        cast(series.quarter_start as date) as quarter_start
+    from owner_spans
+    cross join
+        generate_series(
+            owner_spans.first_quarter, owner_spans.span_end, interval 3 month
+        ) as series (quarter_start)
+    union
+    select
+        event_quarters.owner_id,
+        event_quarters.quarter_start
+    from event_quarters
+    inner join owner_spans
+        on event_quarters.owner_id = owner_spans.owner_id
+
+),
+
+joined as (
+
+    select
+
+        ---------- ids
+        owner_quarters.owner_id,
+        owners.primary_team_id as team_id,
+
+        ---------- text
+        owners.owner_name,
+        owners.primary_team_name as team_name,
+        {{ quarter_label('owner_quarters.quarter_start') }} as quarter,
+
+        ---------- dates
+        owner_quarters.quarter_start,
+
+        ---------- quota and bookings
+        quotas.quota_amount,
+        coalesce(closed_quarters.won_amount, 0) as won_amount,
+        coalesce(closed_quarters.lost_amount, 0) as lost_amount,
+        coalesce(closed_quarters.deals_won, 0) as deals_won,
+        coalesce(closed_quarters.deals_lost, 0) as deals_lost,
+
+        ---------- open pipeline expected to close in the quarter
+        coalesce(open_quarters.open_deals, 0) as open_deals,
+        coalesce(open_quarters.open_pipeline_amount, 0) as open_pipeline_amount,
+        coalesce(open_quarters.weighted_forecast_amount, 0) as weighted_forecast_amount,
+
+        ---------- pipeline created
+        coalesce(created_quarters.deals_created, 0) as deals_created,
+        coalesce(created_quarters.pipeline_created_amount, 0) as pipeline_created_amount
+
+    from owner_quarters
+    inner join owners
+        on owner_quarters.owner_id = owners.owner_id
+    left join quotas
+        on
+            owner_quarters.owner_id = quotas.owner_id
+            and owner_quarters.quarter_start = quotas.quarter_start
+    left join closed_quarters
+        on
+            owner_quarters.owner_id = closed_quarters.owner_id
+            and owner_quarters.quarter_start = closed_quarters.quarter_start
+    left join open_quarters
+        on
+            owner_quarters.owner_id = open_quarters.owner_id
+            and owner_quarters.quarter_start = open_quarters.quarter_start
+    left join created_quarters
+        on
+            owner_quarters.owner_id = created_quarters.owner_id
+            and owner_quarters.quarter_start = created_quarters.quarter_start
+
+),
+
+final as (
+
+    select
+        *,
+        {{ attainment('won_amount', 'quota_amount') }} as attainment,
+        {{ pipeline_coverage('open_pipeline_amount', 'quota_amount', 'won_amount') }}
+            as pipeline_coverage,
+        {{ win_rate('deals_won', 'deals_lost') }} as win_rate,
+        {{ kpi_as_of() }} as as_of
+    from joined
+
+)
+
+select * from final
