@@ -7,6 +7,7 @@ daily snapshot history.
 
 import copy
 import csv
+import json
 import os
 import runpy
 import subprocess
@@ -275,7 +276,10 @@ def test_every_published_table_and_column_is_documented(published_run):
 
 
 def test_dbt_unit_tests_prove_every_formula(tmp_path):
-    """The unit tests in dbt_project, on an empty warehouse: dbt needs the models' columns only."""
+    """The unit tests in dbt_project, on an empty warehouse: dbt needs the models' columns only.
+
+    `dbt docs generate` runs too: the docs site is where the definitions are read beside lineage.
+    """
     with connect(tmp_path / "warehouse.duckdb") as con:
         con.execute("create schema raw")
         for obj in CRM_OBJECTS:
@@ -289,9 +293,15 @@ def test_dbt_unit_tests_prove_every_formula(tmp_path):
     dbt = [str(Path(sys.executable).with_name("dbt"))]
     paths = ["--profiles-dir", str(DBT_DIR), "--project-dir", str(DBT_DIR)]
     paths += ["--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")]
-    for command in (["run", "--empty"], ["test", "--select", "test_type:unit"]):
+    for command in (
+        ["run", "--empty"],
+        ["docs", "generate"],
+        ["test", "--select", "test_type:unit"],
+    ):
         done = subprocess.run(
             dbt + command + paths, env=env, cwd=DBT_DIR, capture_output=True, text=True
         )
         assert done.returncode == 0, done.stdout[-4000:]
     assert "ERROR=0" in done.stdout and "PASS=0" not in done.stdout
+    catalog = json.loads((tmp_path / "target" / "catalog.json").read_text())
+    assert "model.crm_kpi.kpi_coaching_signals" in catalog["nodes"]
