@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_PORT ?= 8765
 
-.PHONY: install demo test dev lint format lock
+.PHONY: install chromium demo test dev lint format lock
 
 install: $(STAMP)
 
@@ -18,7 +18,13 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(BIN)/crm-kpi demo
 
-test: install
+# The browser tests drive Debian's Chromium (playwright downloads no browser of its own here).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+test: install chromium
 	$(BIN)/pytest
 
 dev: install

@@ -1,7 +1,8 @@
-"""`crm-kpi`: run the pipeline, or try it on the embedded demo CRM.
+"""`crm-kpi`: sync a CRM into a checked DuckDB KPI warehouse, and see what it published.
 
-Exit codes: 0 published; 1 run failed (nothing published); 2 bad configuration or credentials;
-3 a blocking quality check failed (the previous KPIs are kept).
+Exit codes: 0 done (published); 1 run failed (nothing published); 2 bad configuration or
+credentials, or nothing published yet to read; 3 a blocking quality check failed (the previous
+KPIs are kept).
 """
 
 import argparse
@@ -9,111 +10,323 @@ import os
 import sys
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .exit_codes import ExitCode
 from .settings import ConfigError, Settings, load_settings
 
-ENVIRONMENT_HELP = """environment (a .env file in the working directory is honoured):
-  HUBSPOT_ACCESS_TOKEN  private-app token (required for run)
-  HUBSPOT_BASE_URL      default https://api.hubapi.com
-  CRM_KPI_DATA_DIR      default ./data: warehouse.duckdb (working) and kpi.duckdb (published)
-  CRM_KPI_QUOTAS        optional CSV owner_email,quarter,quota_amount
-  CRM_KPI_TIMEZONE      reporting time zone (IANA name), default UTC
-"""
+# Which environment variables each command reads (a .env file in the working directory counts).
+ENV = {
+    "HUBSPOT_ACCESS_TOKEN": "private-app token (required to sync)",
+    "HUBSPOT_BASE_URL": "default https://api.hubapi.com",
+    "CRM_KPI_DATA_DIR": "default ./data: warehouse.duckdb (working) and kpi.duckdb (published)",
+    "CRM_KPI_QUOTAS": "optional CSV owner_email,quarter,quota_amount (quarter as 2026-Q4)",
+    "CRM_KPI_TIMEZONE": "reporting time zone (IANA name), default UTC",
+    "CRM_KPI_RATE_LIMIT": "requests per 10 s, default 100",
+    "CRM_KPI_SEARCH_RATE_LIMIT": "search requests per second, default 4",
+    "CRM_KPI_EXTRA_PROPERTIES": 'custom properties to sync, JSON: {"deals": ["region"]}',
+    "CRM_KPI_AS_OF": "compute the KPIs as of this instant (ISO with offset), default now",
+}
+SYNC_ENV = ["HUBSPOT_ACCESS_TOKEN", "HUBSPOT_BASE_URL", "CRM_KPI_DATA_DIR"]
+SYNC_ENV += ["CRM_KPI_RATE_LIMIT", "CRM_KPI_SEARCH_RATE_LIMIT", "CRM_KPI_EXTRA_PROPERTIES"]
+RUN_ENV = SYNC_ENV + ["CRM_KPI_QUOTAS", "CRM_KPI_TIMEZONE", "CRM_KPI_AS_OF"]
+READ_ENV = ["CRM_KPI_DATA_DIR"]
+
+
+def _env_help(names: list[str]) -> str:
+    lines = ["environment (a .env file in the working directory is honoured):"]
+    lines += [f"  {name:<26}{ENV[name]}" for name in names]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="crm-kpi",
-        description=__doc__.splitlines()[0],
-        epilog=ENVIRONMENT_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser(
-        "run", help="sync the CRM, build and check the KPIs, publish kpi.duckdb"
-    )
-    sync = commands.add_parser("sync", help="sync the CRM into the warehouse's raw layer only")
-    for command in (run, sync):
-        command.add_argument(
-            "--full-refresh",
-            action="store_true",
-            help="fetch every record again instead of only what changed since the last sync",
-        )
-    commands.add_parser("demo", help="start the demo CRM on a free port and run against it")
-    from .demo_crm.server import add_demo_crm_arguments
-
-    add_demo_crm_arguments(commands.add_parser("demo-crm", help="serve the demo CRM alone"))
-    args = parser.parse_args(argv)
-
+    args = _parser().parse_args(argv)
     try:
         settings = load_settings()
-        if args.command == "demo-crm":
-            from .demo_crm.server import serve_from_args
-
-            serve_from_args(args)
-            return 0
-        if args.command == "demo":
-            return _demo(settings)
-        settings.access_token()  # fail at once, before the slow imports, when it is missing
-        outcome = _run(settings, args.full_refresh, sync_only=args.command == "sync")
-        return _report(outcome, settings, published=args.command == "run")
+        return args.handler(settings, args)
     except ConfigError as exc:
         print(f"crm-kpi: {exc}", file=sys.stderr)
         return ExitCode.BAD_CONFIGURATION
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `crm-kpi status | head`: the reader left; not an error worth a traceback.
+        sys.stdout = None  # Python would complain again when flushing stdout at exit
+        return ExitCode.PUBLISHED
 
 
-def _demo(settings: Settings) -> int:
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crm-kpi",
+        description=__doc__,
+        epilog=_env_help(list(ENV)),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, details: str, env: list[str], handler):
+        sub = commands.add_parser(
+            name,
+            help=summary,
+            description=f"{summary}.\n\n{details}",
+            epilog=_env_help(env),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    full_refresh = "fetch every record again instead of only what changed since the last sync"
+    run = command(
+        "run",
+        "sync the CRM, build and check the KPIs, publish kpi.duckdb and the report",
+        "Drives the Dagster asset graph: sync -> dbt build -> quality checks -> publish -> "
+        "report and Parquet exports. Exit 0 published, 1 failed, 2 bad configuration, "
+        "3 a blocking check failed (the previous kpi.duckdb stays).",
+        RUN_ENV,
+        _cmd_run,
+    )
+    run.add_argument("--full-refresh", action="store_true", help=full_refresh)
+    sync = command(
+        "sync",
+        "sync the CRM into the warehouse's raw layer only",
+        "Fetches what changed since the last sync (or everything) into warehouse.duckdb.",
+        SYNC_ENV,
+        _cmd_run,
+    )
+    sync.add_argument("--full-refresh", action="store_true", help=full_refresh)
+    command(
+        "demo",
+        "start the demo CRM on a free port, run against it and write the report",
+        "Needs no token: the embedded demo CRM serves realistic data on localhost.",
+        ["CRM_KPI_DATA_DIR", "CRM_KPI_QUOTAS", "CRM_KPI_TIMEZONE", "CRM_KPI_AS_OF"],
+        _cmd_demo,
+    )
+    from .demo_crm.server import add_demo_crm_arguments
+
+    add_demo_crm_arguments(
+        command(
+            "demo-crm",
+            "serve the demo CRM alone (token demo-token)",
+            "Serves HubSpot's CRM v3 API with generated data until interrupted.",
+            [],
+            _cmd_demo_crm,
+        )
+    )
+    report = command(
+        "report",
+        "write the managers' HTML report from the published kpi.duckdb",
+        "One self-contained HTML file (charts inline, works offline, prints): per team and rep, "
+        "activity against the team median, pipeline created, bookings against quota, win rate, "
+        "coverage, the stage funnel, open pipeline week over week and where support is needed.",
+        ["CRM_KPI_DATA_DIR", "CRM_KPI_TIMEZONE"],
+        _cmd_report,
+    )
+    report.add_argument("--team", metavar="NAME", help="only this team (its name or id)")
+    report.add_argument(
+        "--out",
+        metavar="PATH",
+        type=Path,
+        help="where to write it (default DATA_DIR/kpi_report.html)",
+    )
+    export = command(
+        "export",
+        "write every published table as Parquet or CSV files",
+        "One file per table of kpi.duckdb, for BI tools and spreadsheets that do not read DuckDB.",
+        READ_ENV,
+        _cmd_export,
+    )
+    export.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    export.add_argument(
+        "--out", metavar="DIR", type=Path, help="directory (default DATA_DIR/exports)"
+    )
+    command(
+        "status",
+        "show the last publication, the sync watermark per object and the last run's checks",
+        "Reads kpi.duckdb, the warehouse's sync state and last_run.json; answers while a run "
+        "is writing the warehouse (then from the last finished run).",
+        READ_ENV,
+        _cmd_status,
+    )
+    return parser
+
+
+def _cmd_run(settings: Settings, args) -> int:
+    settings.access_token()  # fail at once, before the slow imports, when it is missing
+    _preflight(settings)
+    sync_only = args.command == "sync"
+    outcome, seconds = _run(settings, args.full_refresh, sync_only=sync_only)
+    return _summarize(outcome, settings, seconds, published=not sync_only)
+
+
+def _cmd_demo(settings: Settings, args) -> int:
     from .demo_crm import DemoCrmServer
 
+    _preflight(settings)
     with DemoCrmServer() as crm:
         os.environ["HUBSPOT_BASE_URL"] = crm.url
         os.environ["HUBSPOT_ACCESS_TOKEN"] = crm.token
         print(f"demo CRM serving at {crm.url}")
+        if settings.quotas is None:
+            os.environ["CRM_KPI_QUOTAS"] = str(_write_demo_quotas(crm, settings))
         # Each demo CRM is generated afresh, so the demo always syncs everything.
-        return _report(_run(load_settings(), full_refresh=True), settings)
+        outcome, seconds = _run(load_settings(), full_refresh=True)
+        return _summarize(outcome, settings, seconds)
+
+
+def _write_demo_quotas(crm, settings: Settings) -> Path:
+    """Quotas for the demo's reps (this quarter and the last), so the report shows attainment."""
+    import csv
+
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    this_quarter = (today.year, (today.month - 1) // 3 + 1)
+    last_quarter = (today.year, this_quarter[1] - 1) if this_quarter[1] > 1 else (today.year - 1, 4)
+    path = settings.data_dir.resolve() / "demo_quotas.csv"
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["owner_email", "quarter", "quota_amount"])
+        for owner in crm.crm.owners:
+            if owner.get("email") and not owner.get("archived"):
+                for year, q in (last_quarter, this_quarter):
+                    writer.writerow([owner["email"], f"{year}-Q{q}", 400000])
+    return path
+
+
+def _cmd_demo_crm(settings: Settings, args) -> int:
+    from .demo_crm.server import serve_from_args
+
+    serve_from_args(args)
+    return ExitCode.PUBLISHED
+
+
+def _cmd_report(settings: Settings, args) -> int:
+    from .report.data import ReportError
+    from .report.render import write_report
+    from .report_asset import report_path
+
+    out = args.out or report_path(settings)
+    _ensure_writable(out.resolve().parent, "the report's directory")
+    try:
+        report = write_report(settings.published_path, out, settings.timezone, team=args.team)
+    except ReportError as exc:
+        raise ConfigError(str(exc)) from None
+    print(f"report: {report.path} ({report.size_bytes:,} bytes, {report.seconds:.1f}s)")
+    return ExitCode.PUBLISHED
+
+
+def _cmd_export(settings: Settings, args) -> int:
+    from .export import export_tables
+    from .report_asset import exports_dir
+
+    _require_published(settings)
+    out = args.out or exports_dir(settings)
+    _ensure_writable(out, "the export directory")
+    written = export_tables(settings.published_path, out, args.format)
+    print(f"exported {len(written)} tables as {args.format} to {out}")
+    for table, path in written.items():
+        print(f"  {table}: {path.name}")
+    return ExitCode.PUBLISHED
+
+
+def _cmd_status(settings: Settings, args) -> int:
+    from .status import collect_status, format_status
+
+    print(format_status(collect_status(settings)))
+    return ExitCode.PUBLISHED
+
+
+def _preflight(settings: Settings) -> None:
+    """What a user can get wrong before a run: caught here as one line, not deep in a run."""
+    from .quotas import validate_quotas_file
+
+    _ensure_writable(settings.data_dir.resolve(), "the data directory (CRM_KPI_DATA_DIR)")
+    if settings.quotas is not None:
+        validate_quotas_file(settings.quotas)
+
+
+def _ensure_writable(directory: Path, what: str) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write to {what} {directory}: {exc.strerror}; "
+            "point it at a directory you can write to"
+        ) from None
+
+
+def _require_published(settings: Settings) -> None:
+    if not settings.published_path.is_file():
+        raise ConfigError(
+            f"no published KPIs at {settings.published_path}: run `crm-kpi run` "
+            "(or `crm-kpi demo`) first"
+        )
 
 
 def _run(settings: Settings, full_refresh: bool = False, sync_only: bool = False):
     # Dagster and dbt take seconds to import: only once the settings are known to be good.
     from .runner import run_pipeline
 
-    steps = "sync" if sync_only else "sync -> dbt build -> checks -> publish"
-    print(f"running {steps} (log: {settings.run_log_path})")
+    steps = "sync" if sync_only else "sync -> dbt build -> checks -> publish -> report"
+    print(f"running {steps} (log: {settings.run_log_path})", flush=True)
     started = time.monotonic()
     outcome = run_pipeline(settings, full_refresh=full_refresh, sync_only=sync_only)
-    print(f"finished in {time.monotonic() - started:.0f}s")
-    return outcome
+    return outcome, time.monotonic() - started
 
 
-def _report(outcome, settings: Settings, published: bool = True) -> int:
-    if outcome.exit_code != ExitCode.PUBLISHED:
-        print(f"crm-kpi: {outcome.reason}", file=sys.stderr)
-        return outcome.exit_code
-    print(f"synced into {settings.warehouse_path}:")
+def _summarize(outcome, settings: Settings, seconds: float, published: bool = True) -> int:
+    """The run's final summary: what was synced, built, checked and published, and how long."""
+    from .report_asset import KPI_REPORT, report_path
+    from .status import check_summary
+
+    result = outcome.dagster_result
+    materialized = set()
+    if outcome.records:
+        print(f"synced into {settings.warehouse_path}:")
     for name, stored in outcome.records.items():
         mode, fetched = outcome.modes[name], outcome.fetched[name]
         print(f"  {name:<16}{mode:<12} {fetched:>9,} fetched {stored:>10,} stored")
+    if result is not None and published:
+        materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+        marts = sum(1 for key in materialized if key.path[0] == "marts")
+        checks = check_summary(result)
+        print(f"marts built: {marts}")
+        print(
+            f"checks: {checks['passed']} passed, {checks['warned']} warned, "
+            f"{checks['failed']} failed"
+        )
+        for name in checks["not_passed"]:
+            print(f"  - {name}")
+    print(f"finished in {seconds:.0f}s")
+    if outcome.exit_code != ExitCode.PUBLISHED:
+        print(f"crm-kpi: {outcome.reason}", file=sys.stderr)
+        return outcome.exit_code
     if not published:
         return ExitCode.PUBLISHED
     print(f"published {settings.published_path}")
     for table, rows in outcome.published_rows.items():
         print(f"  {table}: {rows} rows")
-    _print_summary(settings)
+    _print_last_week(settings)
+    if KPI_REPORT in materialized:
+        print(f"\nreport: {report_path(settings)}  (open it in a browser)")
+    else:
+        print("crm-kpi: the report was not written; see the run log", file=sys.stderr)
     return ExitCode.PUBLISHED
 
 
-def _print_summary(settings: Settings) -> None:
+def _print_last_week(settings: Settings) -> None:
     """Last week per team, read back from the published file as a BI tool would."""
     import duckdb
+
+    from .report.trust import read_trust_stamp
 
     today = datetime.now(ZoneInfo(settings.timezone)).date()
     last_week = today - timedelta(days=today.weekday() + 7)
     con = duckdb.connect(str(settings.published_path), read_only=True)
     try:
+        stamp = read_trust_stamp(con)
         rows = con.execute(
             """
             select
@@ -135,6 +348,8 @@ def _print_summary(settings: Settings) -> None:
         ).fetchone()
     finally:
         con.close()
+    if stamp.quarantined_records is not None:
+        print(f"quarantined records: {stamp.quarantined_records}")
     print(f"\nlast week (from {last_week}):")
     header = ("team", "activities", "new deals", "pipeline", "won", "bookings")
     print("  {:<24}{:>11}{:>10}{:>12}{:>5}{:>12}".format(*header))

@@ -3,6 +3,7 @@
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from dagster import DagsterInstance, ExecuteInProcessResult
 
@@ -11,6 +12,7 @@ from .hubspot.client import CrmAuthError, CrmError, HubSpotClient
 from .hubspot.objects import OWNERS
 from .publish import PUBLISHED_KPIS
 from .settings import ConfigError, Settings
+from .status import record_run
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ def run_pipeline(
     job = defs.resolve_job_def("crm_kpi_sync" if sync_only else "crm_kpi_run")
     # dbt's output goes to stdout line by line; keep it in a file beside the data, not the terminal.
     settings.run_log_path.parent.mkdir(parents=True, exist_ok=True)
+    started_at = datetime.now(UTC)
     with settings.run_log_path.open("w") as run_log, contextlib.redirect_stdout(run_log):
         result = job.execute_in_process(
             instance=instance or DagsterInstance.ephemeral(),
@@ -67,7 +70,9 @@ def run_pipeline(
                 "ops": {"hubspot_sync": {"config": {"full_refresh": full_refresh}}},
             },
         )
-    return interpret(result, expect_publication=not sync_only)
+    outcome = interpret(result, expect_publication=not sync_only)
+    record_run(settings, outcome, started_at, datetime.now(UTC))  # for `crm-kpi status`
+    return outcome
 
 
 def interpret(result: ExecuteInProcessResult, expect_publication: bool = True) -> RunOutcome:

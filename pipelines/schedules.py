@@ -21,6 +21,14 @@ crm_kpi_run = define_asset_job(
     selection=AssetSelection.all(),
     description="Sync HubSpot into the warehouse, build the KPI marts, check them, publish.",
 )
+# The whole run with every record fetched again, preset for the UI's launchpad (the hourly
+# job's launchpad offers the same switch as ops.hubspot_sync.config.full_refresh).
+crm_kpi_full_refresh = define_asset_job(
+    "crm_kpi_full_refresh",
+    selection=AssetSelection.all(),
+    config=RunConfig(ops={"hubspot_sync": SyncConfig(full_refresh=True)}),
+    description="Fetch every record from HubSpot again, then build, check and publish.",
+)
 # The raw layer alone, for engineers and benchmarks (`crm-kpi sync`).
 crm_kpi_sync = define_asset_job(
     "crm_kpi_sync",

@@ -1,6 +1,7 @@
 """`crm-kpi` as a user runs it: a process, its exit code and what it prints."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -78,3 +79,81 @@ def test_run_publishes_and_prints_a_summary(demo_crm, tmp_path):
     assert f"published {tmp_path / 'data' / 'kpi.duckdb'}" in done.stdout
     assert "kpi_rep_weekly:" in done.stdout and "open pipeline now:" in done.stdout
     assert TOKEN not in done.stdout + done.stderr
+    # the final summary: per object, marts, checks, duration, and where the report is
+    assert re.search(r"deals +full +[\d,]+ fetched +[\d,]+ stored", done.stdout)
+    assert re.search(r"marts built: 10\b", done.stdout)
+    assert re.search(r"checks: [1-9]\d* passed, \d+ warned, 0 failed", done.stdout)
+    assert re.search(r"finished in \d+s", done.stdout)
+    assert f"report: {tmp_path / 'data' / 'kpi_report.html'}" in done.stdout
+
+
+def test_an_unwritable_data_directory_exits_2_with_one_line(tmp_path):
+    # Root may write anywhere, so "unwritable" here is a path through a regular file.
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    env = {
+        **clean_env(tmp_path),
+        "HUBSPOT_ACCESS_TOKEN": TOKEN,
+        "CRM_KPI_DATA_DIR": str(blocker / "data"),
+    }
+    for command in ("run", "demo"):
+        done = crm_kpi(command, env=env, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert "cannot write to the data directory" in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("email,quarter,amount\na@example.com,2026-Q4,1000\n", "missing column(s) owner_email"),
+        ("owner_email,quarter,quota_amount\na@example.com,2026-Q5,1000\n", "line 2: quarter"),
+        ("owner_email,quarter,quota_amount\na@example.com,2026-Q4,lots\n", "quota_amount 'lots'"),
+        ("owner_email,quarter,quota_amount\nnobody,2026-Q4,10\n", "is not an email address"),
+        (
+            "owner_email,quarter,quota_amount\na@example.com,2026-Q4,1\nA@example.com,2026-q4,2\n",
+            "line 3: a second quota for a@example.com in 2026-Q4",
+        ),
+    ],
+)
+def test_a_malformed_quotas_file_exits_2_naming_the_line(tmp_path, content, says):
+    quotas = tmp_path / "quotas.csv"
+    quotas.write_text(content)
+    env = {**clean_env(tmp_path), "HUBSPOT_ACCESS_TOKEN": TOKEN, "CRM_KPI_QUOTAS": str(quotas)}
+    done = crm_kpi("run", env=env, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_missing_quotas_file_exits_2(tmp_path):
+    env = {
+        **clean_env(tmp_path),
+        "HUBSPOT_ACCESS_TOKEN": TOKEN,
+        "CRM_KPI_QUOTAS": str(tmp_path / "nowhere.csv"),
+    }
+    done = crm_kpi("run", env=env, cwd=tmp_path)
+    assert done.returncode == 2 and "not a file" in done.stderr
+
+
+def test_help_says_what_each_command_does_and_which_variables_it_reads(tmp_path):
+    env = clean_env(tmp_path)
+    done = crm_kpi("--help", env=env, cwd=tmp_path)
+    assert done.returncode == 0
+    for command in ("run", "sync", "demo", "demo-crm", "report", "export", "status"):
+        assert re.search(rf"^    {command} +\w", done.stdout, re.MULTILINE), command
+    assert "Exit codes" in done.stdout and "CRM_KPI_TIMEZONE" in done.stdout
+    reads = {
+        "run": ["HUBSPOT_ACCESS_TOKEN", "CRM_KPI_DATA_DIR", "CRM_KPI_QUOTAS", "CRM_KPI_TIMEZONE"],
+        "sync": ["HUBSPOT_ACCESS_TOKEN", "HUBSPOT_BASE_URL", "CRM_KPI_RATE_LIMIT"],
+        "report": ["CRM_KPI_DATA_DIR", "CRM_KPI_TIMEZONE"],
+        "export": ["CRM_KPI_DATA_DIR"],
+        "status": ["CRM_KPI_DATA_DIR"],
+    }
+    for command, variables in reads.items():
+        done = crm_kpi(command, "--help", env=env, cwd=tmp_path)
+        assert done.returncode == 0
+        assert "environment" in done.stdout, command
+        for variable in variables:
+            assert variable in done.stdout, (command, variable)

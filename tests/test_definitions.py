@@ -47,3 +47,32 @@ def test_the_run_job_its_schedules_and_the_freshness_alarm():
     for obj in CRM_OBJECTS:
         assert any(key == AssetKey(["raw", obj.name]) and "fresh" in name for key, name in checks)
     assert defs.resolve_sensor_def("raw_freshness_sensor")
+
+
+def test_the_report_follows_publication_and_the_exposures_name_their_marts():
+    import json
+
+    from pipelines.dbt_assets import dbt_project
+
+    graph = defs.resolve_asset_graph()
+    report = graph.get(AssetKey(["report", "kpi_report"]))
+    assert report.parent_keys == {AssetKey(["published", "kpi_file"])}
+    assert report.group_name == "report" and report.owners and report.kinds
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners and node.description, key.to_user_string()
+    full = defs.resolve_job_def("crm_kpi_full_refresh")
+    assert full.run_config["ops"]["hubspot_sync"]["config"] == {"full_refresh": True}
+
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    exposures = {e["name"]: e for e in manifest["exposures"].values()}
+    assert exposures.keys() == {"kpi_report", "kpi_bi_file"}
+    published_marts = {
+        k.path[1] for k in graph.get(AssetKey(["published", "kpi_file"])).parent_keys
+    }
+    for exposure in exposures.values():
+        depends_on = {node.split(".")[-1] for node in exposure["depends_on"]["nodes"]}
+        assert depends_on and depends_on <= published_marts, exposure["name"]
+    assert {n.split(".")[-1] for n in exposures["kpi_bi_file"]["depends_on"]["nodes"]} == (
+        published_marts
+    )

@@ -1,0 +1,1 @@
+"""The managers' report: read the published KPIs, draw charts, render one HTML file."""
