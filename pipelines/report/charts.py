@@ -178,6 +178,11 @@ def open_pipeline_trend(name: str, days: pd.DataFrame, timezone: str) -> str:
                 marker=".",
                 label=label,
             )
+        # Always the 28-day window the caption names: with a single snapshot (a new install)
+        # matplotlib would otherwise spread one point over years of empty axis.
+        last = pd.to_datetime(days.snapshot_date).max()
+        ax.set_xlim(last - pd.Timedelta(days=27.5), last + pd.Timedelta(days=0.5))
+        ax.set_ylim(bottom=0)  # money from zero, so a dip is not drawn as a collapse
         ax.yaxis.set_major_formatter(money_axis)
         ax.set_ylabel("open pipeline\n(company currency)")
         ax.set_xlabel(f"snapshot date ({timezone}, end of day)")
