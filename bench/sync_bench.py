@@ -56,7 +56,7 @@ def child(args: argparse.Namespace) -> None:
             from pipelines.hubspot.fetch import all_records
 
             records = sum(
-                len(page)
+                len(page.records)
                 for obj in objects
                 for archived in (False, True)
                 for page in all_records(client, obj, obj.properties, archived)
