@@ -32,6 +32,9 @@ LOAD_SCHEMA = "_loading"
 SEARCH_LAG_MARGIN = timedelta(minutes=5)
 FLUSH_RECORDS = 5_000  # records buffered per object before one bulk insert
 QUEUE_PAGES = 16  # pages in flight between fetchers and the writer: bounds memory
+# DuckDB keeps every block it writes cached until memory runs short (by default 80% of RAM), so
+# uncapped, the sync's memory grows with the portal; capped, DuckDB evicts and spills to disk.
+SYNC_MEMORY_LIMIT = "256MB"
 
 
 @dataclass
@@ -103,6 +106,19 @@ def sync_crm(
         full_refresh: fetch everything even where a watermark allows an incremental sync.
         extra_properties: custom properties to fetch, per object name.
     """
+    (memory_limit,) = con.execute("select current_setting('memory_limit')").fetchone()
+    con.execute(f"set memory_limit = '{SYNC_MEMORY_LIMIT}'")
+    try:
+        return _sync(
+            make_client, con, objects, synced_at, full_refresh, extra_properties, progress, workers
+        )
+    finally:
+        con.execute(f"set memory_limit = '{memory_limit}'")
+
+
+def _sync(
+    make_client, con, objects, synced_at, full_refresh, extra_properties, progress, workers
+) -> list[ObjectSync]:
     ensure_raw_schema(con)
     progress = progress or SyncProgress()
     extra = extra_properties or {}
