@@ -17,7 +17,7 @@ def client_for(crm, **kwargs) -> HubSpotClient:
 
 def test_paginate_returns_every_live_record_once(fresh_crm):
     with client_for(fresh_crm) as client:
-        pages = list(client.paginate(DEALS.path, {"limit": 37, "properties": "amount"}))
+        pages = [p for p, _ in client.paginate(DEALS.path, {"limit": 37, "properties": "amount"})]
     ids = [r["id"] for page in pages for r in page["results"]]
     live = [d["id"] for d in fresh_crm.crm.objects["deals"] if not d["archived"]]
     assert sorted(ids) == sorted(live)

@@ -1,11 +1,13 @@
 """Which requests bring an object's records: everything (list endpoints) or what changed (search).
 
-Each function yields lists of records shaped as the list endpoints return them, so the loader
+Each function yields pages of records shaped as the list endpoints return them, so the loader
 never needs to know where a record came from.
 """
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
+from typing import NamedTuple
 
 from .client import HubSpotClient
 from .objects import CrmObject
@@ -14,9 +16,18 @@ LIST_PAGE_SIZE = 100  # the list endpoints' maximum
 SEARCH_PAGE_SIZE = 200  # search's maximum
 
 
+class Page(NamedTuple):
+    """One page of records, decoded and as JSON text holding them under `results`."""
+
+    records: list[dict]
+    # A list page's body as received: the loader lets DuckDB parse it, since re-encoding each
+    # record in Python cost more than fetching it.
+    text: str
+
+
 def all_records(
     client: HubSpotClient, obj: CrmObject, properties: tuple[str, ...], archived: bool
-) -> Iterator[list[dict]]:
+) -> Iterator[Page]:
     """Every live (or every archived) record, with associations, through the list endpoint."""
     if archived and not obj.lists_archived:
         return
@@ -27,13 +38,13 @@ def all_records(
         params["properties"] = ",".join(properties)
     if obj.associations:
         params["associations"] = ",".join(obj.associations)
-    for page in client.paginate(obj.path, params):
-        yield page.get("results", [])
+    for page, text in client.paginate(obj.path, params):
+        yield Page(page.get("results", []), text)
 
 
 def changed_records(
     client: HubSpotClient, obj: CrmObject, properties: tuple[str, ...], since: datetime
-) -> Iterator[list[dict]]:
+) -> Iterator[Page]:
     """Live records modified at or after `since`, through search, paged by id (keyset).
 
     Search refuses to page past 10,000 results, and its offset cursor skips records when an
@@ -61,7 +72,7 @@ def changed_records(
         records = page.get("results", [])
         if records:
             attach_associations(client, obj, records)
-            yield records
+            yield Page(records, json.dumps({"results": records}))
         after = ((page.get("paging") or {}).get("next") or {}).get("after")
         if not after:
             return

@@ -1,10 +1,11 @@
 """Copy CRM objects into the raw layer: whole on the first run, then only what changed.
 
-Objects are fetched in parallel threads (sharing one request budget) while the calling thread
-writes: DuckDB takes one writer, and fetching and loading overlap. Each object's pages are staged
-in a load table and reach `raw` in one transaction together with the object's new watermark, so a
-process killed at any instant leaves raw and its watermark as the last commit left them: the next
-run fetches the same changes again and the merge by id makes that harmless.
+Objects, and an object's live and archived records, are fetched in parallel threads (sharing one
+request budget) while the calling thread writes: DuckDB takes one writer, and fetching and loading
+overlap. Each object's pages are staged in a load table and reach `raw` in one transaction together
+with the object's new watermark, so a process killed at any instant leaves raw and its watermark as
+the last commit left them: the next run fetches the same changes again and the merge by id makes
+that harmless.
 """
 
 import json
@@ -15,14 +16,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import chain
 
 import duckdb
-import pyarrow as pa
 
 from ..warehouse import RAW_SCHEMA, SYNC_STATE_TABLE, ensure_raw_schema, ensure_raw_table
 from .client import CrmError, HubSpotClient
-from .fetch import all_records, changed_records
+from .fetch import Page, all_records, changed_records
 from .objects import DEAL_PIPELINES, DEALS, REFERENCE_OBJECTS, CrmObject, stage_history_properties
 
 log = logging.getLogger(__name__)
@@ -33,6 +32,9 @@ LOAD_SCHEMA = "_loading"
 SEARCH_LAG_MARGIN = timedelta(minutes=5)
 FLUSH_RECORDS = 5_000  # records buffered per object before one bulk insert
 QUEUE_PAGES = 16  # pages in flight between fetchers and the writer: bounds memory
+# DuckDB keeps every block it writes cached until memory runs short (by default 80% of RAM), so
+# uncapped, the sync's memory grows with the portal; capped, DuckDB evicts and spills to disk.
+SYNC_MEMORY_LIMIT = "256MB"
 
 
 @dataclass
@@ -54,20 +56,28 @@ class _Task:
     properties: tuple[str, ...]
     since: datetime | None  # None: fetch everything
     result: ObjectSync = field(init=False)
-    buffer: list[dict] = field(default_factory=list)
+    pages: list[str] = field(default_factory=list)  # page texts waiting for one bulk insert
+    buffered: int = 0  # records in them
+    open_streams: int = 0
+    failed: bool = False
 
     def __post_init__(self) -> None:
         mode = "full" if self.since is None else "incremental"
         self.result = ObjectSync(self.obj.name, mode, self.since)
 
-    def pages(self, client: HubSpotClient) -> Iterator[list[dict]]:
-        changed = (
-            all_records(client, self.obj, self.properties, archived=False)
-            if self.since is None
-            else changed_records(client, self.obj, self.properties, self.since)
-        )
-        # Search never returns archived records: the archived listing carries the deletions.
-        return chain(changed, all_records(client, self.obj, self.properties, archived=True))
+    def streams(self) -> list[Callable[[HubSpotClient], Iterator[Page]]]:
+        """Independent page streams, fetched in parallel into the same load table: arrival order
+        does not matter, since the merge keeps the newest version of each record."""
+        obj, properties = self.obj, self.properties
+        if self.since is None:
+            streams = [lambda client: all_records(client, obj, properties, archived=False)]
+        else:
+            since = self.since
+            streams = [lambda client: changed_records(client, obj, properties, since)]
+        if obj.lists_archived:
+            # Search never returns archived records: the archived listing carries the deletions.
+            streams.append(lambda client: all_records(client, obj, properties, archived=True))
+        return streams
 
 
 class SyncProgress:
@@ -96,6 +106,19 @@ def sync_crm(
         full_refresh: fetch everything even where a watermark allows an incremental sync.
         extra_properties: custom properties to fetch, per object name.
     """
+    (memory_limit,) = con.execute("select current_setting('memory_limit')").fetchone()
+    con.execute(f"set memory_limit = '{SYNC_MEMORY_LIMIT}'")
+    try:
+        return _sync(
+            make_client, con, objects, synced_at, full_refresh, extra_properties, progress, workers
+        )
+    finally:
+        con.execute(f"set memory_limit = '{memory_limit}'")
+
+
+def _sync(
+    make_client, con, objects, synced_at, full_refresh, extra_properties, progress, workers
+) -> list[ObjectSync]:
     ensure_raw_schema(con)
     progress = progress or SyncProgress()
     extra = extra_properties or {}
@@ -138,13 +161,13 @@ def _run(tasks, make_client, con, synced_at, progress, workers) -> None:
             except queue.Full:
                 continue
 
-    def fetch(task: _Task) -> None:
+    def fetch(task: _Task, stream: Callable[[HubSpotClient], Iterator[Page]]) -> None:
         try:
             with make_client() as client:
-                for records in task.pages(client):
+                for page in stream(client):
                     if stop.is_set():
                         return
-                    put((task, records))
+                    put((task, page))
             put((task, None))
         except BaseException as exc:  # noqa: BLE001 -- handed to the writer thread to raise
             put((task, exc))
@@ -152,27 +175,39 @@ def _run(tasks, make_client, con, synced_at, progress, workers) -> None:
     failures: list[BaseException] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crm-fetch") as pool:
         try:
+            streams = [(task, stream) for task in tasks for stream in task.streams()]
             for task in tasks:
                 _begin(con, task)
                 progress.started(task.result)
-                pool.submit(fetch, task)
-            pending = len(tasks)
+                task.open_streams = sum(1 for t, _ in streams if t is task)
+            for task, stream in streams:
+                pool.submit(fetch, task, stream)
+            pending = len(streams)
             while pending:
                 task, item = pages.get()
-                if isinstance(item, list):
+                if isinstance(item, Page):
+                    if task.failed:  # its other stream broke: nothing of it is committed
+                        continue
                     task.result.pages += 1
-                    task.result.fetched += len(item)
-                    task.buffer += item
-                    if len(task.buffer) >= FLUSH_RECORDS:
+                    task.result.fetched += len(item.records)
+                    task.pages.append(item.text)
+                    task.buffered += len(item.records)
+                    if task.buffered >= FLUSH_RECORDS:
                         _flush(con, task)
                     progress.advanced(task.result)
                     continue
                 pending -= 1
+                if task.failed:
+                    continue
                 if item is None:
-                    _flush(con, task)
-                    _commit(con, task, synced_at)
-                    progress.finished(task.result)
+                    task.open_streams -= 1
+                    if not task.open_streams:
+                        _flush(con, task)
+                        _commit(con, task, synced_at)
+                        progress.finished(task.result)
                 else:
+                    task.failed = True
+                    task.pages = []
                     con.execute(f"drop table if exists {LOAD_SCHEMA}.{task.obj.name}")
                     failures.append(_naming(task.obj, item))
         finally:
@@ -193,29 +228,38 @@ def _begin(con: duckdb.DuckDBPyConnection, task: _Task) -> None:
     con.execute(f"create schema if not exists {LOAD_SCHEMA}")
     con.execute(
         f"create or replace table {LOAD_SCHEMA}.{task.obj.name} "
-        "(id varchar, changed_at varchar, archived boolean, record varchar)"
+        "(id varchar, changed_at varchar, archived boolean, record json)"
     )
 
 
 def _flush(con: duckdb.DuckDBPyConnection, task: _Task) -> None:
-    if not task.buffer:
+    """Stage the buffered pages: DuckDB splits them into records, parsing each once."""
+    if not task.pages:
         return
-    batch = pa.table(
-        {
-            "id": [str(r["id"]) for r in task.buffer],
-            # An archived record's archivedAt can be later than its updatedAt: the later wins.
-            "changed_at": [
-                max(r.get("updatedAt") or "", r.get("archivedAt") or "") or None
-                for r in task.buffer
-            ],
-            "archived": [bool(r.get("archived", False)) for r in task.buffer],
-            "record": [json.dumps(r, separators=(",", ":")) for r in task.buffer],
-        }
+    con.execute(
+        f"""
+        insert into {LOAD_SCHEMA}.{task.obj.name}
+        select
+            field[1],
+            -- An archived record's archivedAt can be later than its updatedAt: the later wins.
+            nullif(greatest(coalesce(field[2], ''), coalesce(field[3], '')), ''),
+            coalesce(field[4]::boolean, false),
+            record
+        from (
+            select
+                record,
+                json_extract_string(
+                    record, ['$.id', '$.updatedAt', '$.archivedAt', '$.archived']
+                ) as field
+            from (
+                select unnest(from_json(page, '{{"results": ["json"]}}').results) as record
+                from (select unnest($pages::varchar[]) as page)
+            )
+        )
+        """,
+        {"pages": task.pages},
     )
-    con.register("batch", batch)
-    con.execute(f"insert into {LOAD_SCHEMA}.{task.obj.name} select * from batch")
-    con.unregister("batch")
-    task.buffer = []
+    task.pages, task.buffered = [], 0
 
 
 def _commit(con: duckdb.DuckDBPyConnection, task: _Task, synced_at: datetime) -> None:
@@ -225,7 +269,7 @@ def _commit(con: duckdb.DuckDBPyConnection, task: _Task, synced_at: datetime) ->
     # A record can arrive twice (changed while we paged, or live and then archived): keep the
     # newest version, and an incoming version only if it is not older than the stored one.
     newest = f"""
-        select id, changed_at::timestamptz as updated_at, archived, record::json as record
+        select id, changed_at::timestamptz as updated_at, archived, record
         from {load_table}
         qualify row_number() over (
             partition by id order by changed_at::timestamptz desc nulls last, archived desc
