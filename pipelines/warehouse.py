@@ -11,8 +11,11 @@ SYNC_STATE_TABLE = f"{RAW_SCHEMA}._sync_state"
 # Every raw table has one shape: the record exactly as the CRM returned it, keyed by id.
 # `updated_at` is when the CRM last changed the record: updatedAt, or archivedAt when later.
 # Properties stay inside `record` so a property added or dropped in the CRM never breaks a load.
+# No primary key: DuckDB rewrites a table's whole ART index at every checkpoint (0.58 s for 300k
+# rows against 0.01 s without, measured here), so a 1% incremental sync would pay for the whole
+# table. The sync's merge keeps one row per id; the raw GX suites check that it did.
 RAW_TABLE_COLUMNS = """
-    id varchar primary key,
+    id varchar not null,
     updated_at timestamptz,
     archived boolean not null,
     record json not null,

@@ -281,16 +281,20 @@ def _commit(con: duckdb.DuckDBPyConnection, task: _Task, synced_at: datetime) ->
             con.execute(f"delete from {raw_table}")
             con.execute(f"insert into {raw_table} select *, $at from ({newest})", {"at": synced_at})
         else:
+            accepted = f"{LOAD_SCHEMA}.{name}_accepted"
             con.execute(
                 f"""
-                insert or replace into {raw_table}
-                select incoming.*, $at
+                create table {accepted} as
+                select incoming.*, $at as loaded_at
                 from ({newest}) as incoming
                 left join {raw_table} as stored using (id)
                 where stored.id is null or incoming.updated_at >= stored.updated_at
                 """,
                 {"at": synced_at},
             )
+            con.execute(f"delete from {raw_table} where id in (select id from {accepted})")
+            con.execute(f"insert into {raw_table} select * from {accepted}")
+            con.execute(f"drop table {accepted}")
         result.records, result.archived_records = con.execute(
             f"select count(*), count(*) filter (archived) from {raw_table}"
         ).fetchone()
