@@ -179,12 +179,14 @@ def _fsync(path: Path) -> None:
 )
 def published_kpi_file(context: AssetExecutionContext) -> MaterializeResult:
     settings = load_settings()
-    checks = summarize_checks(context.instance, context.run_id)
-    rows = publish_marts(settings.warehouse_path, settings.published_path, context.run_id, checks)
+    checks = summarize_checks(context.instance, context.run.run_id)
+    rows = publish_marts(
+        settings.warehouse_path, settings.published_path, context.run.run_id, checks
+    )
     with connect(settings.published_path, read_only=True) as con:
         quarantined = con.execute(
             f"select quarantined_records from {PUBLICATION_TABLE} where run_id = $run_id",
-            {"run_id": context.run_id},
+            {"run_id": context.run.run_id},
         ).fetchall()[0][0]
     context.log.info(
         f"published {len(rows)} tables to {settings.published_path}: {checks.status}, "
