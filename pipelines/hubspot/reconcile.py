@@ -39,17 +39,7 @@ def count_live_records(client: HubSpotClient, obj: CrmObject, created_before: da
     return int(page["total"])
 
 
-def record_crm_counts(
-    make_client: Callable[[], HubSpotClient],
-    con: duckdb.DuckDBPyConnection,
-    objects: list[CrmObject],
-    synced_at: datetime,
-) -> dict[str, int]:
-    """Store, per searchable object, the CRM's count of live records created before `synced_at`.
-
-    Returns:
-        The counts, per object name.
-    """
+def ensure_crm_counts_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"""
         create table if not exists {CRM_COUNTS_TABLE} (
@@ -61,6 +51,20 @@ def record_crm_counts(
         )
         """
     )
+
+
+def record_crm_counts(
+    make_client: Callable[[], HubSpotClient],
+    con: duckdb.DuckDBPyConnection,
+    objects: list[CrmObject],
+    synced_at: datetime,
+) -> dict[str, int]:
+    """Store, per searchable object, the CRM's count of live records created before `synced_at`.
+
+    Returns:
+        The counts, per object name.
+    """
+    ensure_crm_counts_table(con)
     counts = {}
     with make_client() as client:
         for obj in (o for o in objects if o.searchable):
