@@ -6,10 +6,25 @@ whose rows it validates; otherwise the asset's whole table. An expectation with 
 materialize anything downstream, so nothing is published. "warning" expectations only warn.
 
 GX's SQL datasource returns empty results on DuckDB (it fetches after the connection closed), so
-the rows are pulled from DuckDB into a DataFrame and validated with GX's pandas engine.
+the rows are pulled from DuckDB into a DataFrame and validated with GX's pandas engine. What is
+pulled is bounded: a suite over a table that grows with the CRM (raw records, staging, the
+quarantine list) validates an aggregate that DuckDB computes where the data lies — counts of
+nulls, duplicates, live records, shares — one row per table or object, so a check reads as many
+bytes at 10 million records as at 10 thousand. Only the marts, whose rows are already aggregates
+(a rep's week, a stage's quarter), are validated row by row, so that a failure names the rows.
+(Sampling was the other way to bound memory; it would let a single bad record through, and
+counting is what DuckDB does fastest.)
+
+Values that depend on configuration or on the last publication reach a suite two ways: as DuckDB
+parameters in its query (`$reporting_timezone`) and as GX suite parameters in an expectation
+(`{"$PARAMETER": "max_quarantine_share"}`), both from `check_parameters`. The row counts of the
+currently published kpi.duckdb are there as the relation `publication_row_counts`.
 """
 
+import html
 import json
+import re
+import shutil
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -25,10 +40,15 @@ from dagster import (
     asset_check,
 )
 
-from .settings import load_settings
+from .settings import Settings, load_settings
 from .warehouse import connect
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "expectations"
+# A raw table not synced for this long means the source stopped reaching the warehouse.
+MAX_HOURS_SINCE_SYNC = 3
+# Tables whose row count may rightly fall to nothing: an empty quarantine list is good news.
+ROW_COUNT_DROP_EXEMPT = ("kpi_data_issues",)
+DATA_DOCS_RUNS_KEPT = 30
 
 
 @dataclass(frozen=True)
@@ -60,14 +80,82 @@ def load_suites(directory: Path = EXPECTATIONS_DIR) -> list[Suite]:
     return [Suite.load(p) for p in sorted(directory.glob("*.json"))]
 
 
-def validate(suite: Suite, rows: pd.DataFrame) -> list[ExpectationOutcome]:
+def check_parameters(settings: Settings) -> dict[str, Any]:
+    """What suites may refer to, as `$name` in a query or `{"$PARAMETER": name}` in a kwarg."""
+    return {
+        "max_quarantine_share": settings.max_quarantine_share,
+        "min_row_count_ratio": 1 - settings.max_row_count_drop,
+        "max_hours_since_sync": MAX_HOURS_SINCE_SYNC,
+        "reporting_timezone": settings.timezone,
+    }
+
+
+def fetch_rows(
+    con, suite: Suite, parameters: dict[str, Any], published_path: Path | None = None
+) -> pd.DataFrame:
+    """The rows `suite` validates, computed by DuckDB on the open warehouse connection `con`."""
+    if "publication_row_counts" in suite.query:
+        con.register("publication_row_counts", publication_row_counts(con, published_path))
+    used = set(re.findall(r"\$(\w+)", suite.query))
+    return con.execute(suite.query, {k: v for k, v in parameters.items() if k in used}).df()
+
+
+def publication_row_counts(con, published_path: Path | None) -> pd.DataFrame:
+    """Rows per marts table now and in the currently published file (0 where it has none)."""
+    warehouse = _row_counts(
+        con, "select table_name from duckdb_tables() where schema_name = 'marts'", "marts"
+    )
+    published: dict[str, int] = {}
+    if published_path is not None and published_path.exists():
+        # Read-only, like any BI tool: it never waits for or blocks the readers of kpi.duckdb.
+        with connect(published_path, read_only=True) as published_con:
+            published = _row_counts(
+                published_con,
+                "select table_name from duckdb_tables() where schema_name = 'main'",
+                "main",
+            )
+    names = sorted(
+        (set(warehouse) | set(published)) - set(ROW_COUNT_DROP_EXEMPT) - {"kpi_publication"}
+    )
+    return pd.DataFrame(
+        {
+            "table_name": pd.Series(names, dtype=object),
+            "warehouse_rows": pd.Series([warehouse.get(n, 0) for n in names], dtype="int64"),
+            "published_rows": pd.Series([published.get(n, 0) for n in names], dtype="int64"),
+        }
+    )
+
+
+def _row_counts(con, tables_query: str, schema: str) -> dict[str, int]:
+    return {
+        name: con.execute(f'select count(*) from {schema}."{name}"').fetchall()[0][0]
+        for (name,) in con.execute(tables_query).fetchall()
+    }
+
+
+def validate(
+    suite: Suite, rows: pd.DataFrame, parameters: dict[str, Any] | None = None
+) -> list[ExpectationOutcome]:
     """Run one suite over `rows` and say, per expectation, whether it held."""
+    return validate_suite(suite, rows, parameters)[1]
+
+
+def validate_suite(suite: Suite, rows: pd.DataFrame, parameters: dict[str, Any] | None = None):
+    """GX's validation result for `suite` over `rows`, and the outcome per expectation."""
     import great_expectations as gx  # slow import (seconds): only when checks run
 
+    if parameters is None:
+        parameters = check_parameters(load_settings())
     result = (
         _pandas_batch_definition()
         .get_batch(batch_parameters={"dataframe": rows})
-        .validate(gx.ExpectationSuite(**suite.definition))
+        # BASIC: counts and a few unexpected values, all a failure's description needs; GX's
+        # default (SUMMARY) computes more per expectation and costs a third more time.
+        .validate(
+            gx.ExpectationSuite(**suite.definition),
+            expectation_parameters=parameters,
+            result_format="BASIC",
+        )
     )
     outcomes = []
     for r in result.results:
@@ -76,14 +164,56 @@ def validate(suite: Suite, rows: pd.DataFrame) -> list[ExpectationOutcome]:
         outcomes.append(
             ExpectationOutcome(
                 expectation=config.type,
-                column=config.kwargs.get("column"),
+                column=config.kwargs.get("column") or config.kwargs.get("column_A"),
                 blocking=str(config.severity.value) == "critical",
                 success=bool(r.success),
                 unexpected_count=(r.result or {}).get("unexpected_count"),
                 error=error if error and not r.success else None,
             )
         )
-    return outcomes
+    return result, outcomes
+
+
+def write_data_docs(result, suite: Suite, run_id: str, data_docs_dir: Path) -> Path:
+    """Render one suite's validation as GX Data Docs HTML under data_docs/<run id>/.
+
+    Only the validated rows' results are rendered (aggregates and KPI rows): no setting, and so
+    no token, ever reaches the page. The index lists the kept runs, newest first.
+    """
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    page = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
+    run_dir = data_docs_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / f"{suite.name}.html"
+    path.write_text(page)
+    _write_data_docs_index(data_docs_dir)
+    return path
+
+
+def _write_data_docs_index(data_docs_dir: Path) -> None:
+    runs = sorted(
+        (d for d in data_docs_dir.iterdir() if d.is_dir()),
+        key=lambda d: d.stat().st_mtime,
+        reverse=True,
+    )
+    for old in runs[DATA_DOCS_RUNS_KEPT:]:
+        shutil.rmtree(old, ignore_errors=True)
+    items = "".join(
+        f"<li>run {html.escape(run.name)}<ul>"
+        + "".join(
+            f'<li><a href="{html.escape(run.name)}/{html.escape(p.name)}">'
+            f"{html.escape(p.stem)}</a></li>"
+            for p in sorted(run.glob("*.html"))
+        )
+        + "</ul></li>"
+        for run in runs[:DATA_DOCS_RUNS_KEPT]
+    )
+    (data_docs_dir / "index.html").write_text(
+        "<!doctype html><title>crm-kpi quality checks</title>"
+        f"<h1>Quality checks per run</h1><ul>{items}</ul>"
+    )
 
 
 @cache
@@ -130,9 +260,13 @@ def build_suite_check(suite: Suite) -> AssetChecksDefinition:
         description=suite.definition.get("notes") or f"Great Expectations suite {suite.name}",
     )
     def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        with connect(load_settings().warehouse_path, read_only=True) as con:
-            rows = con.sql(suite.query).df()
-        result = check_result(validate(suite, rows))
+        settings = load_settings()
+        parameters = check_parameters(settings)
+        with connect(settings.warehouse_path, read_only=True) as con:
+            rows = fetch_rows(con, suite, parameters, settings.published_path)
+        gx_result, outcomes = validate_suite(suite, rows, parameters)
+        write_data_docs(gx_result, suite, context.run.run_id, settings.data_docs_dir)
+        result = check_result(outcomes)
         context.log.info(f"{suite.name}: {result.description}")
         return result
 

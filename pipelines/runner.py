@@ -25,6 +25,7 @@ class RunOutcome:
     fetched: dict[str, int] = field(default_factory=dict)  # fetched from the CRM by this run
     modes: dict[str, str] = field(default_factory=dict)  # "full" or "incremental", per object
     published_rows: dict[str, int] = field(default_factory=dict)
+    quarantined_records: int | None = None  # left out of the published KPIs, listed in them
     dagster_result: ExecuteInProcessResult | None = None
 
 
@@ -77,6 +78,7 @@ def run_pipeline(
 
 def interpret(result: ExecuteInProcessResult, expect_publication: bool = True) -> RunOutcome:
     records, fetched, modes, published_rows = {}, {}, {}, {}
+    quarantined = None
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         metadata = {k: v.value for k, v in materialization.metadata.items()}
@@ -88,8 +90,16 @@ def interpret(result: ExecuteInProcessResult, expect_publication: bool = True) -
             published_rows = {
                 k.removeprefix("rows_"): v for k, v in metadata.items() if k.startswith("rows_")
             }
+            quarantined = metadata.get("quarantined_records")
     outcome = RunOutcome(
-        ExitCode.PUBLISHED, "published", records, fetched, modes, published_rows, result
+        ExitCode.PUBLISHED,
+        "published",
+        records,
+        fetched,
+        modes,
+        published_rows,
+        quarantined,
+        result,
     )
     if published_rows or (result.success and not expect_publication):
         return outcome

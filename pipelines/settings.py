@@ -37,6 +37,20 @@ class Settings(BaseSettings):
         default_factory=dict, validation_alias="CRM_KPI_EXTRA_PROPERTIES"
     )
 
+    # Quality gate (README, "Quality gate"). A deal above max_deal_amount (company currency) is a
+    # typo and is quarantined; more quarantined records than max_quarantine_share of an object's
+    # live records, or a table losing more than max_row_count_drop of the rows it had in the last
+    # publication, is systemic and blocks publishing.
+    max_deal_amount: int = Field(
+        default=100_000_000, gt=0, validation_alias="CRM_KPI_MAX_DEAL_AMOUNT"
+    )
+    max_quarantine_share: float = Field(
+        default=0.01, ge=0, le=1, validation_alias="CRM_KPI_MAX_QUARANTINE_SHARE"
+    )
+    max_row_count_drop: float = Field(
+        default=0.5, ge=0, le=1, validation_alias="CRM_KPI_MAX_ROW_COUNT_DROP"
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -69,6 +83,7 @@ class Settings(BaseSettings):
             "CRM_KPI_TIMEZONE": self.timezone,
             "CRM_KPI_QUOTAS": str(self.quotas or ""),
             "CRM_KPI_AS_OF": self.as_of.isoformat() if self.as_of else "",
+            "CRM_KPI_MAX_DEAL_AMOUNT": str(self.max_deal_amount),
         }
 
     @field_validator("hubspot_base_url")
@@ -85,6 +100,11 @@ class Settings(BaseSettings):
     @cached_property
     def published_path(self) -> Path:
         return self.data_dir.resolve() / "kpi.duckdb"
+
+    @cached_property
+    def data_docs_dir(self) -> Path:
+        """Great Expectations Data Docs (HTML), one folder per run."""
+        return self.data_dir.resolve() / "data_docs"
 
     @cached_property
     def run_log_path(self) -> Path:

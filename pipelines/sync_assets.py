@@ -18,6 +18,7 @@ from dagster import (
 from .hubspot.client import HubSpotClient
 from .hubspot.objects import CRM_OBJECTS
 from .hubspot.ratelimit import RateLimiter
+from .hubspot.reconcile import record_crm_counts
 from .hubspot.sync import sync_crm
 from .progress import sync_progress
 from .settings import Settings, load_settings
@@ -68,16 +69,20 @@ def client_factory(settings: Settings):
 def hubspot_sync(context: AssetExecutionContext, config: SyncConfig):
     settings = load_settings()
     selected = [o for o in CRM_OBJECTS if raw_asset_key(o.name) in context.selected_asset_keys]
+    synced_at = datetime.now(UTC)
+    make_client = client_factory(settings)
     with connect(settings.warehouse_path) as con, sync_progress(context.log) as progress:
         results = sync_crm(
-            client_factory(settings),
+            make_client,
             con,
             selected,
-            synced_at=datetime.now(UTC),
+            synced_at=synced_at,
             full_refresh=config.full_refresh,
             extra_properties=settings.extra_properties,
             progress=progress,
         )
+        # What the CRM itself counts, for the crm_reconciliation check.
+        crm_counts = record_crm_counts(make_client, con, selected, synced_at)
     for result in results:
         yield MaterializeResult(
             asset_key=raw_asset_key(result.object_name),
@@ -87,5 +92,10 @@ def hubspot_sync(context: AssetExecutionContext, config: SyncConfig):
                 "pages": result.pages,
                 "records": result.records,
                 "archived_records": result.archived_records,
+                **(
+                    {"crm_live_records": crm_counts[result.object_name]}
+                    if result.object_name in crm_counts
+                    else {}
+                ),
             },
         )

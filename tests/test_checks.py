@@ -4,15 +4,18 @@ import duckdb
 import numpy as np
 import pytest
 
-from pipelines.checks import check_result, load_suites, validate
+from pipelines.checks import check_parameters, check_result, fetch_rows, load_suites, validate
+from pipelines.settings import Settings
 
 SUITES = {s.name: s for s in load_suites()}
+# The run's own settings (Europe/Berlin), else defaults: what the suites' parameters come from.
+PARAMETERS = check_parameters(Settings(CRM_KPI_TIMEZONE="Europe/Berlin"))
 
 
 def pull(data_dir, suite):
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
     try:
-        return con.sql(suite.query).df()
+        return fetch_rows(con, suite, PARAMETERS, data_dir / "kpi.duckdb")
     finally:
         con.close()
 
@@ -24,6 +27,7 @@ def set_first(column, value):
         rows.loc[rows.index[0], column] = value
         return rows
 
+    mutate.column = column
     return mutate
 
 
@@ -43,12 +47,29 @@ IN_SET = "expect_column_values_to_be_in_set"
 NOT_MATCHING = "expect_column_values_to_not_match_regex"
 
 BREAKAGES = [
-    ("raw_deals", no_rows, "expect_table_row_count_to_be_between"),
-    ("raw_deals", set_first("id", None), "expect_column_values_to_not_be_null"),
-    ("raw_deals", duplicate_row, "expect_column_values_to_be_unique"),
-    ("raw_deals", set_first("record", None), "expect_column_values_to_not_be_null"),
-    ("raw_deals", set_first("updated_at", None), "expect_column_values_to_not_be_null"),
-    ("raw_deals", set_first("archived", "maybe"), "expect_column_values_to_be_in_set"),
+    # raw and quality-gate suites validate counts DuckDB computed: each count broken in turn.
+    ("raw_deals", set_first("records", 0), BETWEEN),
+    ("raw_deals", set_first("records_without_id", 1), BETWEEN),
+    ("raw_deals", set_first("duplicate_ids", 2), BETWEEN),
+    ("raw_deals", set_first("records_without_record", 1), BETWEEN),
+    ("raw_deals", set_first("records_without_updated_at", 1), BETWEEN),
+    ("raw_deals", set_first("records_without_archived_flag", 1), BETWEEN),
+    # a source that did not sync, a warehouse missing records the CRM has
+    ("crm_reconciliation", no_rows, "expect_table_row_count_to_be_between"),
+    ("crm_reconciliation", set_first("hours_since_sync", 3.5), BETWEEN),
+    ("crm_reconciliation", set_first("records_missing", 1), BETWEEN),
+    # more quarantined than CRM_KPI_MAX_QUARANTINE_SHARE (default 1%) of an object
+    ("kpi_data_issues", set_first("quarantined_share", 0.011), BETWEEN),
+    ("kpi_data_issues", set_first("unknown_issues", 1), BETWEEN),
+    ("kpi_data_issues", set_first("issues_without_record_id", 1), BETWEEN),
+    # kpi_rep_weekly's won amount differs from the staged won deals' for a rep and week
+    (
+        "kpi_rep_weekly_won_amount",
+        set_first("published_won_amount", 1.0),
+        "expect_column_pair_values_to_be_equal",
+    ),
+    # a KPI table lost more than half its rows against the current publication
+    ("kpi_row_counts", set_first("row_count_ratio", 0.49), BETWEEN),
     ("kpi_rep_weekly", no_rows, "expect_table_row_count_to_be_between"),
     ("kpi_rep_weekly", set_first("owner_id", None), "expect_column_values_to_not_be_null"),
     ("kpi_rep_weekly", duplicate_row, "expect_compound_columns_to_be_unique"),
@@ -125,7 +146,11 @@ BREAKAGES = [
 ]
 
 
-@pytest.mark.parametrize(("suite_name", "breakage", "expectation"), BREAKAGES)
+@pytest.mark.parametrize(
+    ("suite_name", "breakage", "expectation"),
+    BREAKAGES,
+    ids=[f"{s}-{getattr(b, 'column', b.__name__)}-{e}" for s, b, e in BREAKAGES],
+)
 def test_each_blocking_expectation_fails_on_bad_rows(
     published_run, suite_name, breakage, expectation
 ):
@@ -134,9 +159,9 @@ def test_each_blocking_expectation_fails_on_bad_rows(
     rows = pull(data_dir, suite)
     if rows.empty and breakage is not no_rows:
         pytest.skip(f"{suite_name} has no rows in this run to break")
-    assert all(o.success for o in validate(suite, rows)), "good rows must pass first"
+    assert all(o.success for o in validate(suite, rows, PARAMETERS)), "good rows must pass first"
 
-    outcomes = validate(suite, breakage(rows))
+    outcomes = validate(suite, breakage(rows), PARAMETERS)
     failed = [o for o in outcomes if not o.success]
     assert expectation in {o.expectation for o in failed}
     assert all(o.blocking for o in failed if o.expectation == expectation)
@@ -147,7 +172,7 @@ def test_each_blocking_expectation_fails_on_bad_rows(
 def test_a_warning_expectation_warns_without_blocking(published_run):
     _, data_dir = published_run
     suite = SUITES["kpi_rep_weekly"]
-    outcomes = validate(suite, set_first("team_name", None)(pull(data_dir, suite)))
+    outcomes = validate(suite, set_first("team_name", None)(pull(data_dir, suite)), PARAMETERS)
     result = check_result(outcomes)
     assert not result.passed and result.severity.value == "WARN"
     assert result.metadata["failed_warning"].value == 1
@@ -162,3 +187,52 @@ def test_every_expectation_in_every_suite_is_shown_failing():
         if exp["severity"] == "critical"
     }
     assert blocking <= shown, blocking - shown
+
+
+# Suites over aggregates hold several expectations of one type, one per column: each column's
+# expectation is shown failing on its own.
+AGGREGATE_SUITES = (
+    "raw_deals",
+    "crm_reconciliation",
+    "kpi_data_issues",
+    "kpi_rep_weekly_won_amount",
+    "kpi_row_counts",
+)
+
+
+def test_every_blocking_expectation_of_the_aggregate_suites_is_shown_failing_per_column():
+    shown = {(s, e, getattr(b, "column", None)) for s, b, e in BREAKAGES}
+    blocking = {
+        (name, exp["type"], exp["kwargs"].get("column") or exp["kwargs"].get("column_A"))
+        for name in AGGREGATE_SUITES
+        for exp in SUITES[name].definition["expectations"]
+        if exp["severity"] == "critical" and exp["type"] != "expect_table_row_count_to_be_between"
+    }
+    assert blocking <= shown, blocking - shown
+
+
+def test_the_quarantine_share_follows_its_setting(published_run):
+    _, data_dir = published_run
+    suite = SUITES["kpi_data_issues"]
+    rows = set_first("quarantined_share", 0.04)(pull(data_dir, suite))
+    assert not check_result(validate(suite, rows, PARAMETERS)).passed
+    lenient = check_parameters(Settings(CRM_KPI_MAX_QUARANTINE_SHARE="0.05"))
+    assert check_result(validate(suite, rows, lenient)).passed
+
+
+def test_a_warehouse_with_records_the_crm_no_longer_has_only_warns(published_run):
+    # Deleted outright in the CRM: incremental syncs cannot see it; the nightly full refresh can.
+    _, data_dir = published_run
+    suite = SUITES["crm_reconciliation"]
+    result = check_result(
+        validate(suite, set_first("records_not_in_crm", 2)(pull(data_dir, suite)), PARAMETERS)
+    )
+    assert not result.passed and result.severity.value == "WARN"
+
+
+def test_row_counts_compare_against_the_published_file(published_run):
+    _, data_dir = published_run
+    rows = pull(data_dir, SUITES["kpi_row_counts"])
+    assert "kpi_rep_weekly" in set(rows.table_name)
+    assert "kpi_data_issues" not in set(rows.table_name)  # an empty quarantine is good news
+    assert (rows.row_count_ratio == 1).all()  # the warehouse is what was published

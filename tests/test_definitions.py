@@ -27,6 +27,11 @@ def test_quality_checks_are_blocking_asset_checks_on_their_assets():
     assert (AssetKey(["raw", "deals"]), "raw_deals") in checks
     assert (AssetKey(["marts", "kpi_rep_weekly"]), "kpi_rep_weekly") in checks
     assert (AssetKey(["marts", "kpi_open_pipeline"]), "kpi_open_pipeline") in checks
+    # the quality gate: quarantine share, reconciliation, row counts against the publication
+    assert (AssetKey(["marts", "kpi_data_issues"]), "kpi_data_issues") in checks
+    assert (AssetKey(["raw", "deals"]), "crm_reconciliation") in checks
+    assert (AssetKey(["marts", "kpi_rep_weekly"]), "kpi_rep_weekly_won_amount") in checks
+    assert (AssetKey(["marts", "kpi_rep_weekly"]), "kpi_row_counts") in checks
     for check in quality_checks:
         for spec in check.check_specs:
             assert spec.blocking

@@ -270,6 +270,11 @@ def test_every_published_table_and_column_is_documented(published_run):
         ).fetchall()
     finally:
         con.close()
+    # kpi_publication is written by the publication itself, not by dbt: the README documents it.
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    stamp = dict(tables).pop("kpi_publication")
+    assert all(f"`{column}`" in readme for column in stamp), stamp
+    tables = [(name, columns) for name, columns in tables if name != "kpi_publication"]
     assert {name for name, _ in tables} == documented.keys()
     for name, columns in tables:
         assert columns == documented[name], name

@@ -137,7 +137,7 @@ def won_in_week(data_dir, owner_id, week):
         con.close()
 
 
-def test_incremental_runs_drop_archived_deals_and_a_failing_check_keeps_the_last_kpis(
+def test_incremental_runs_drop_archived_deals_and_quarantine_a_negative_amount(
     fresh_crm, tmp_path, monkeypatch
 ):
     point_at(monkeypatch, fresh_crm, tmp_path)
@@ -162,17 +162,33 @@ def test_incremental_runs_drop_archived_deals_and_a_failing_check_keeps_the_last
     after = won_in_week(tmp_path, owner, week)
     assert after[0] == deals_won - 1
     assert float(after[1]) == pytest.approx(float(won_amount) - amount)
-    before = (tmp_path / "kpi.duckdb").read_bytes()
 
-    # An absurd negative amount on an open deal turns its stage's open amount negative.
+    # A negative amount on an open deal is a record-level problem: the deal is quarantined and
+    # left out of the open pipeline, and the run still publishes.
     open_deal = next(
         d for d in fresh_crm.crm.live("deals") if d["properties"]["hs_is_closed"] == "false"
     )
+    stage = (open_deal["properties"]["pipeline"], open_deal["properties"]["dealstage"])
     fresh_crm.crm.update(
         "deals", open_deal["id"], {"amount": "-999999999", "amount_in_home_currency": None}
     )
     outcome = run_pipeline(load_settings())
 
-    assert outcome.exit_code == ExitCode.CHECK_FAILED, outcome.reason
-    assert "kpi_open_pipeline" in outcome.reason
-    assert (tmp_path / "kpi.duckdb").read_bytes() == before
+    assert outcome.exit_code == ExitCode.PUBLISHED, outcome.reason
+    assert outcome.quarantined_records == 1
+    expected = open_pipeline(
+        {"deals": [d for d in fresh_crm.crm.objects["deals"] if d["id"] != open_deal["id"]]},
+        fresh_crm.crm.pipelines,
+    )
+    con = duckdb.connect(str(tmp_path / "kpi.duckdb"), read_only=True)
+    try:
+        listed = con.execute("select object_type, record_id, issue from kpi_data_issues").fetchall()
+        open_deals = con.execute(
+            "select open_deals from kpi_open_pipeline where pipeline_id = $p and stage_id = $s",
+            {"p": stage[0], "s": stage[1]},
+        ).fetchall()
+    finally:
+        con.close()
+    assert listed == [("deals", open_deal["id"], "negative_amount")]
+    published_open_deals = float(open_deals[0][0]) if open_deals else 0.0
+    assert published_open_deals == expected.get(stage, {}).get("open_deals", 0.0)

@@ -1,5 +1,6 @@
--- Live deals with their stage's metadata: open / won / lost is read from the pipeline stage
--- (isClosed, probability), never from stage ids (custom pipelines use numeric ids) or hs_is_closed.
+-- Live deals that are not quarantined (int_data_issues), with their stage's metadata: open / won /
+-- lost is read from the pipeline stage (isClosed, probability), never from stage ids (custom
+-- pipelines use numeric ids) or hs_is_closed.
 
 with
 
@@ -12,6 +13,14 @@ deals as (
 deal_stages as (
 
     select * from {{ ref('stg_hubspot__deal_stages') }}
+
+),
+
+quarantined as (
+
+    select distinct record_id as deal_id
+    from {{ ref('int_data_issues') }}
+    where object_type = 'deals'
 
 ),
 
@@ -53,7 +62,9 @@ enriched as (
         on
             deals.pipeline_id = deal_stages.pipeline_id
             and deals.stage_id = deal_stages.stage_id
-    where not deals.is_archived
+    where
+        not deals.is_archived
+        and deals.deal_id not in (select quarantined.deal_id from quarantined)
 
 )
 

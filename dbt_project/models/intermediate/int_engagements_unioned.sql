@@ -1,5 +1,6 @@
--- Live calls, emails, meetings and tasks in one shape, one row per engagement. is_completed says
--- whether a meeting was held (outcome COMPLETED) or a task done (status COMPLETED).
+-- Live calls, emails, meetings and tasks that are not quarantined (int_data_issues), in one shape,
+-- one row per engagement. is_completed says whether a meeting was held (outcome COMPLETED) or a
+-- task done (status COMPLETED).
 
 with
 
@@ -27,10 +28,21 @@ tasks as (
 
 ),
 
+quarantined as (
+
+    select distinct
+        object_type,
+        record_id
+    from {{ ref('int_data_issues') }}
+    where object_type != 'deals'
+
+),
+
 unioned as (
 
     select
         'call' as engagement_type,
+        'calls' as object_type,
         engagement_id,
         owner_id,
         deal_ids,
@@ -43,6 +55,7 @@ unioned as (
 
     select
         'email' as engagement_type,
+        'emails' as object_type,
         engagement_id,
         owner_id,
         deal_ids,
@@ -55,6 +68,7 @@ unioned as (
 
     select
         'meeting' as engagement_type,
+        'meetings' as object_type,
         engagement_id,
         owner_id,
         deal_ids,
@@ -67,6 +81,7 @@ unioned as (
 
     select
         'task' as engagement_type,
+        'tasks' as object_type,
         engagement_id,
         owner_id,
         deal_ids,
@@ -87,7 +102,11 @@ live as (
         occurred_at,
         is_completed
     from unioned
-    where not is_archived
+    where
+        not is_archived
+        and (object_type, engagement_id) not in (
+            select (quarantined.object_type, quarantined.record_id) from quarantined
+        )
 
 )
 

@@ -63,9 +63,11 @@ closed_weeks as (
         count(*) filter (where is_lost) as deals_lost,
         coalesce(sum(coalesce(amount_home, 0)) filter (where is_won), 0) as won_amount,
         coalesce(sum(coalesce(amount_home, 0)) filter (where is_lost), 0) as lost_amount,
-        avg(date_diff('second', created_at, closed_at) / 86400.0) filter (
+        -- Seconds averaged as integers, then turned into days: a sum of doubles depends on the
+        -- order DuckDB's threads add them in, and two runs on the same data must agree.
+        avg(date_diff('second', created_at, closed_at)) filter (
             where is_won
-        ) as avg_days_to_close
+        ) / 86400.0 as avg_days_to_close
     from deals
     where
         closed_at is not null

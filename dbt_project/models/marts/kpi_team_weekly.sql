@@ -36,9 +36,12 @@ team_weeks_summed as (
             sum({{ column }}) as {{ column }},
         {%- endfor %}
         -- The mean over all the team's won deals: each rep's mean weighted by their deals won.
-        sum(avg_days_to_close * deals_won)
-        / nullif(sum(deals_won) filter (where avg_days_to_close is not null), 0)
-            as avg_days_to_close
+        -- Summed as decimals, which add up exactly in any order (idempotent runs).
+        cast(
+            sum(cast(avg_days_to_close * deals_won as decimal(38, 9)))
+            / nullif(sum(deals_won) filter (where avg_days_to_close is not null), 0)
+            as double
+        ) as avg_days_to_close
     from rep_weeks
     where team_id is not null
     group by team_id, week_start

@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key='deal_id',
         incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
         pre_hook="{{ forget_staged_rows_if_raw_reloaded(source('hubspot', 'deals')) }}",
     )
 }}
@@ -31,10 +32,16 @@ renamed as (
         {{ hubspot_property('deal_currency_code') }} as currency_code,
 
         ---------- numerics
-        cast({{ hubspot_property('amount') }} as decimal(18, 2)) as amount,
-        cast(
+        -- try_cast: one deal with "TBD" in its amount must not stop every KPI; the text is kept
+        -- beside it so int_data_issues can quarantine that deal instead.
+        try_cast({{ hubspot_property('amount') }} as decimal(18, 2)) as amount,
+        try_cast(
             {{ hubspot_property('amount_in_home_currency') }} as decimal(18, 2)
         ) as amount_in_home_currency,
+
+        ---------- text as the CRM sent it
+        {{ hubspot_property('amount') }} as amount_text,
+        {{ hubspot_property('amount_in_home_currency') }} as amount_in_home_currency_text,
 
         ---------- booleans
         coalesce(archived, false) as is_archived,
