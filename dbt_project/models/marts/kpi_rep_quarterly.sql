@@ -96,42 +96,12 @@ event_quarters as (
 
 ),
 
-owner_spans as (
-
-    -- The inner join drops unowned deals and owners the CRM does not list.
-    select
-        event_quarters.owner_id,
-        min(event_quarters.quarter_start) as first_quarter,
-        case
-            when owners.is_archived then max(event_quarters.quarter_start)
-            else {{ quarter_start(kpi_as_of()) }}
-        end as span_end
-    from event_quarters
-    inner join owners
-        on event_quarters.owner_id = owners.owner_id
-    group by event_quarters.owner_id, owners.is_archived
-
-),
-
-owner_quarters as (
-
-    select
-        owner_spans.owner_id,
-        cast(series.quarter_start as date) as quarter_start
-    from owner_spans
-    cross join
-        generate_series(
-            owner_spans.first_quarter, owner_spans.span_end, interval 3 month
-        ) as series (quarter_start)
-    union
-    select
-        event_quarters.owner_id,
-        event_quarters.quarter_start
-    from event_quarters
-    inner join owner_spans
-        on event_quarters.owner_id = owner_spans.owner_id
-
-),
+{{
+    dense_owner_periods(
+        'owner_quarters', 'event_quarters', 'quarter_start',
+        quarter_start(kpi_as_of()), 'interval 3 month'
+    )
+}},
 
 joined as (
 

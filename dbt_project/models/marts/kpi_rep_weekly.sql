@@ -95,42 +95,11 @@ event_weeks as (
 
 ),
 
-owner_spans as (
-
-    -- The inner join drops unowned records and owners the CRM does not list.
-    select
-        event_weeks.owner_id,
-        min(event_weeks.week_start) as first_week,
-        case
-            when owners.is_archived then max(event_weeks.week_start)
-            else {{ week_start(kpi_as_of()) }}
-        end as span_end
-    from event_weeks
-    inner join owners
-        on event_weeks.owner_id = owners.owner_id
-    group by event_weeks.owner_id, owners.is_archived
-
-),
-
-owner_weeks as (
-
-    select
-        owner_spans.owner_id,
-        cast(series.week_start as date) as week_start
-    from owner_spans
-    cross join
-        generate_series(
-            owner_spans.first_week, owner_spans.span_end, interval 7 day
-        ) as series (week_start)
-    union
-    select
-        event_weeks.owner_id,
-        event_weeks.week_start
-    from event_weeks
-    inner join owner_spans
-        on event_weeks.owner_id = owner_spans.owner_id
-
-),
+{{
+    dense_owner_periods(
+        'owner_weeks', 'event_weeks', 'week_start', week_start(kpi_as_of()), 'interval 7 day'
+    )
+}},
 
 joined as (
 
