@@ -9,8 +9,8 @@ Writes the raw layer straight into a scratch warehouse with bench/dbt_build.py's
 the sync state and the CRM's live counts a sync leaves), builds it with `dbt build` as a run does,
 then runs every Great Expectations suite exactly as its Dagster asset check does (DuckDB query,
 GX validation, Data Docs page), then publishes. Checks and publishing run in a child process of
-their own, so that its peak memory (max RSS from wait4) is theirs alone; it includes the Python,
-pandas and GX baseline (~0.3 GiB before any row is read).
+their own, so that its peak memory (the child's own high-water mark) is theirs alone; it
+includes the Python, pandas and GX baseline (~0.3 GiB before any row is read).
 
 The run's time here is dbt build + checks + publish: the sync is left out (it depends on the CRM's
 rate limits, minutes to hours at this size), so the share printed is an upper bound.
@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +32,13 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dbt_build import dbt_build, generate_raw, size_gib, write_quotas  # noqa: E402
+from dbt_build import (  # noqa: E402
+    dbt_build,
+    generate_raw,
+    size_gib,
+    wait_measured,
+    write_quotas,
+)
 
 from pipelines.hubspot.objects import CRM_OBJECTS  # noqa: E402
 from pipelines.hubspot.reconcile import CRM_COUNTS_TABLE, ensure_crm_counts_table  # noqa: E402
@@ -141,20 +148,21 @@ def run_checks(data_dir: Path, quotas: Path) -> dict:
         "CRM_KPI_TIMEZONE": TIMEZONE,
         "CRM_KPI_QUOTAS": str(quotas),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-c", CHECKS],
-        env=env,
-        cwd=Path(__file__).resolve().parent.parent,
-        stdout=subprocess.PIPE,
-    )
-    out = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status):
+    # The result goes through a file: reading a pipe would block the memory polling.
+    with tempfile.TemporaryFile() as out:
+        returncode, cpu, peak_gib = wait_measured(
+            subprocess.Popen(
+                [sys.executable, "-c", CHECKS],
+                env=env,
+                cwd=Path(__file__).resolve().parent.parent,
+                stdout=out,
+            )
+        )
+        out.seek(0)
+        result = out.read()
+    if returncode:
         raise SystemExit("the checks failed to run")
-    return json.loads(out.splitlines()[-1]) | {
-        "peak_gib": usage.ru_maxrss / 2**20,
-        "cpu": usage.ru_utime + usage.ru_stime,
-    }
+    return json.loads(result.splitlines()[-1]) | {"peak_gib": peak_gib, "cpu": cpu}
 
 
 if __name__ == "__main__":
