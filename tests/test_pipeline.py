@@ -1,8 +1,14 @@
 """End to end: demo CRM over HTTP -> Dagster sync -> dbt marts -> GX checks -> kpi.duckdb."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import duckdb
 import pytest
 
+from pipelines.dbt_assets import DBT_PROJECT_DIR
 from pipelines.hubspot.objects import CRM_OBJECTS
 from pipelines.runner import ExitCode, run_pipeline
 from pipelines.settings import load_settings
@@ -163,6 +169,26 @@ def test_incremental_runs_drop_archived_deals_and_quarantine_a_negative_amount(
     assert after[0] == deals_won - 1
     assert float(after[1]) == pytest.approx(float(won_amount) - amount)
 
+    # dbt's uniqueness test of an incremental staging table checks the rows the last build
+    # restaged (the archived deal) against the whole table: an older version of that deal left
+    # beside it fails the test.
+    assert dbt_test(tmp_path, "stg_hubspot__deals").returncode == 0
+    stale = "select * replace (staged_at - interval 1 day as staged_at) from {} where deal_id = $id"
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.execute(
+            "insert into staging.stg_hubspot__deals " + stale.format("staging.stg_hubspot__deals"),
+            {"id": won["id"]},
+        )
+    failed = dbt_test(tmp_path, "stg_hubspot__deals")
+    assert failed.returncode == 1
+    assert "FAIL 1 unique_among_restaged_stg_hubspot__deals_deal_id" in failed.stdout
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.execute(
+            "delete from staging.stg_hubspot__deals where deal_id = $id and staged_at < "
+            "(select max(staged_at) from staging.stg_hubspot__deals)",
+            {"id": won["id"]},
+        )
+
     # A negative amount on an open deal is a record-level problem: the deal is quarantined and
     # left out of the open pipeline, and the run still publishes.
     open_deal = next(
@@ -192,3 +218,16 @@ def test_incremental_runs_drop_archived_deals_and_quarantine_a_negative_amount(
     assert listed == [("deals", open_deal["id"], "negative_amount")]
     published_open_deals = float(open_deals[0][0]) if open_deals else 0.0
     assert published_open_deals == expected.get(stage, {}).get("open_deals", 0.0)
+
+
+def dbt_test(data_dir: Path, select: str) -> subprocess.CompletedProcess:
+    """`dbt test` of the models in `select`, on the warehouse the pipeline built in data_dir."""
+    paths = ["--profiles-dir", str(DBT_PROJECT_DIR), "--project-dir", str(DBT_PROJECT_DIR)]
+    paths += ["--target-path", str(data_dir / "target"), "--log-path", str(data_dir / "logs")]
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), "test", "--select", select, *paths],
+        env=os.environ | load_settings().dbt_environment(),
+        cwd=DBT_PROJECT_DIR,
+        capture_output=True,
+        text=True,
+    )

@@ -2,6 +2,9 @@
 -- per live record and problem (a record can have several). Every KPI excludes these records, and
 -- kpi_data_issues lists them so that sales ops can fix them in the CRM. Ids and codes only: no
 -- names, e-mail addresses or amounts, so the list can be published with the KPIs.
+-- A table, not a view: finding the issues reads every deal and activity, and most models and
+-- tests downstream exclude them; as a view that scan ran once per reader (15 times a build).
+{{ config(materialized='table') }}
 
 with
 

@@ -40,7 +40,8 @@ renamed as (
         ---------- timestamps
         {{ hubspot_timestamp(hubspot_property('hs_timestamp')) }} as occurred_at,
         updated_at,
-        loaded_at
+        loaded_at,
+        {{ staged_at() }} as staged_at
 
     from source
 

@@ -50,7 +50,8 @@ renamed as (
         {{ hubspot_timestamp(hubspot_property('createdate')) }} as created_at,
         {{ hubspot_timestamp(hubspot_property('closedate')) }} as closed_at,
         updated_at,
-        loaded_at
+        loaded_at,
+        {{ staged_at() }} as staged_at
 
     from source
 

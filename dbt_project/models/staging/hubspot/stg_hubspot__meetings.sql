@@ -37,7 +37,8 @@ renamed as (
         {{ hubspot_timestamp(hubspot_property('hs_meeting_start_time')) }} as meeting_start_at,
         {{ hubspot_timestamp(hubspot_property('hs_meeting_end_time')) }} as meeting_end_at,
         updated_at,
-        loaded_at
+        loaded_at,
+        {{ staged_at() }} as staged_at
 
     from source
 

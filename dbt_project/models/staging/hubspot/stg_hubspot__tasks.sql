@@ -38,7 +38,8 @@ renamed as (
         -- For tasks hs_timestamp is the due date.
         {{ hubspot_timestamp(hubspot_property('hs_timestamp')) }} as occurred_at,
         updated_at,
-        loaded_at
+        loaded_at,
+        {{ staged_at() }} as staged_at
 
     from source
 
