@@ -2,18 +2,22 @@
 
 Run by hand (not a test):
 
-    .venv/bin/python bench/checks_bench.py [--deals 25000] [--activities 225000]
-                                           [--dir /tmp/crm-kpi-checks-bench] [--keep]
+    .venv/bin/python bench/checks_bench.py                  # ~250,000 records, with the sync
+    .venv/bin/python bench/checks_bench.py --generated [--deals 1000000] [--activities 10000000]
 
-Writes the raw layer straight into a scratch warehouse with bench/dbt_build.py's generator (plus
-the sync state and the CRM's live counts a sync leaves), builds it with `dbt build` as a run does,
-then runs every Great Expectations suite exactly as its Dagster asset check does (DuckDB query,
-GX validation, Data Docs page), then publishes. Checks and publishing run in a child process of
-their own, so that its peak memory (the child's own high-water mark) is theirs alone; it
-includes the Python, pandas and GX baseline (~0.3 GiB before any row is read).
+Either way two runs go through Dagster in a child process, as `crm-kpi run` runs them, and the
+times of their steps come from the Dagster event log; the checks are every asset check step (the
+GX suites and the raw freshness checks). dbt's own data tests run inside the dbt build step and
+are printed beside them, from dbt's run_results.json. Peak memory is the child's own high-water
+mark: the Dagster process with GX and every check, not dbt's subprocess nor the CRM's.
 
-The run's time here is dbt build + checks + publish: the sync is left out (it depends on the CRM's
-rate limits, minutes to hours at this size), so the share printed is an upper bound.
+- Default: a demo CRM of ~250,000 records (bench/sync_bench.py's), a first run (full sync) and a
+  second one after nothing changed (incremental sync), each a whole `run_pipeline`.
+- --generated: the raw layer is written straight into a scratch warehouse with
+  bench/dbt_build.py's generator (a sync of 10 million activities would take hours against rate
+  limits), with the sync state and the CRM's live counts a sync leaves; the runs are the run job
+  without the sync step (the checks on the raw tables still run). The share is then an upper
+  bound: a real run also spends the sync's time.
 """
 
 import argparse
@@ -32,52 +36,78 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dbt_build import (  # noqa: E402
-    dbt_build,
-    generate_raw,
-    size_gib,
-    wait_measured,
-    write_quotas,
-)
+from dbt_build import generate_raw, size_gib, wait_measured, write_quotas  # noqa: E402
+from sync_bench import TOKEN, serve_demo_crm  # noqa: E402
 
 from pipelines.hubspot.objects import CRM_OBJECTS  # noqa: E402
 from pipelines.hubspot.reconcile import CRM_COUNTS_TABLE, ensure_crm_counts_table  # noqa: E402
 from pipelines.warehouse import SYNC_STATE_TABLE, ensure_raw_schema  # noqa: E402
 
 TIMEZONE = "America/New_York"
+# The run's steps that are not quality checks.
+NOT_CHECKS = ("hubspot_sync", "kpi_models", "published__kpi_file", "report__kpi_report")
 
-# The child: every suite as its asset check runs it, then the publication.
-CHECKS = """
-import json, sys, time
+# The child: two runs (argv[1]: "crm" or "generated"); per run, each step's seconds.
+TWO_RUNS = """
+import contextlib, json, sys, time
 from pathlib import Path
-from pipelines.checks import (
-    check_parameters, fetch_rows, load_suites, validate_suite, write_data_docs
+from dagster import (
+    AssetSelection, DagsterEventType, DagsterInstance, Definitions, define_asset_job
 )
-from pipelines.publish import publish_marts
+from pipelines.definitions import defs
+from pipelines.runner import run_pipeline
 from pipelines.settings import load_settings
-from pipelines.warehouse import connect
 
-settings = load_settings()
-parameters = check_parameters(settings)
-times, failed = {}, []
-for suite in load_suites():
+raw = [k for k in defs.resolve_all_asset_keys() if k.path[0] == "raw"]
+without_sync = Definitions.merge(defs, Definitions(jobs=[define_asset_job(
+    "without_sync",
+    selection=(AssetSelection.all() - AssetSelection.assets(*raw))
+    | AssetSelection.checks_for_assets(*raw),
+)])).resolve_job_def("without_sync")
+quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+runs = []
+for _ in range(2):
+    instance = DagsterInstance.ephemeral()
     started = time.perf_counter()
-    with connect(settings.warehouse_path, read_only=True) as con:
-        rows = fetch_rows(con, suite, parameters, settings.published_path)
-    result, outcomes = validate_suite(suite, rows, parameters)
-    write_data_docs(result, suite, "bench", settings.data_docs_dir)
-    times[suite.name] = (time.perf_counter() - started, len(rows))
-    failed += [f"{suite.name}: {o.expectation}({o.column})" for o in outcomes if not o.success]
-started = time.perf_counter()
-publish_marts(settings.warehouse_path, settings.published_path, "bench")
-print(json.dumps({"suites": times, "failed": failed, "publish": time.perf_counter() - started}))
+    if sys.argv[1] == "crm":
+        outcome = run_pipeline(load_settings(), instance=instance)
+        result, modes = outcome.dagster_result, sorted(set(outcome.modes.values()))
+    else:
+        with contextlib.redirect_stdout(sys.stderr):  # dbt's log lines
+            result = without_sync.execute_in_process(
+                instance=instance, raise_on_error=False, run_config=quiet
+            )
+        modes = ["no"]
+    wall = time.perf_counter() - started
+    steps, begun = {}, {}
+    for entry in instance.all_logs(result.run_id):
+        event = entry.dagster_event
+        if event is None or not event.step_key:
+            continue
+        if event.event_type == DagsterEventType.STEP_START:
+            begun[event.step_key] = entry.timestamp
+        elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            steps[event.step_key] = entry.timestamp - begun[event.step_key]
+    # dagster-dbt writes each build's run_results.json under a target/<id>/ of its own.
+    newest = max(
+        Path("dbt_project/target").glob("*/run_results.json"), key=lambda p: p.stat().st_mtime
+    )
+    dbt_tests = sum(
+        r["execution_time"] for r in json.loads(newest.read_text())["results"]
+        if r["unique_id"].startswith("test.")
+    )
+    failed = sorted({e.check_name for e in result.get_asset_check_evaluations() if not e.passed})
+    runs.append({"wall": wall, "steps": steps, "dbt_tests": dbt_tests, "failed": failed,
+                 "modes": modes, "success": result.success})
+print(json.dumps(runs))
 """
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--deals", type=int, default=25_000)
-    parser.add_argument("--activities", type=int, default=225_000)
+    parser.add_argument("--generated", action="store_true", help="generate the raw layer")
+    parser.add_argument("--deals", type=int, default=1_000_000, help="with --generated")
+    parser.add_argument("--activities", type=int, default=10_000_000, help="with --generated")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/crm-kpi-checks-bench"))
     parser.add_argument("--keep", action="store_true", help="keep the scratch dir afterwards")
     args = parser.parse_args()
@@ -85,36 +115,48 @@ def main() -> int:
     data_dir = args.dir.resolve()
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
-    quotas = write_quotas(data_dir)
-    started = time.perf_counter()
-    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
-        generate_raw(con, args.deals, args.activities, version=0, loaded_at=datetime.now(UTC))
-        record_sync(con)
-        records = sum(
-            con.execute(f"select count(*) from raw.{o.name}").fetchall()[0][0] for o in CRM_OBJECTS
+    env = {"CRM_KPI_DATA_DIR": str(data_dir), "CRM_KPI_TIMEZONE": TIMEZONE}
+    if args.generated:
+        env["CRM_KPI_QUOTAS"] = str(write_quotas(data_dir))  # for the generated reps
+        started = time.perf_counter()
+        with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
+            generate_raw(con, args.deals, args.activities, version=0, loaded_at=datetime.now(UTC))
+            record_sync(con)
+        print(
+            f"raw layer: {args.deals:,} deals, {args.activities:,} activities generated in "
+            f"{time.perf_counter() - started:.0f} s ({size_gib(data_dir):.2f} GiB)"
+        )
+        runs, cpu, peak_gib = two_runs("generated", env | {"HUBSPOT_ACCESS_TOKEN": "unused"})
+    else:
+        with serve_demo_crm(250_000) as (url, stats):
+            print(f"demo CRM: {sum(stats['records'].values()):,} records")
+            env |= {"HUBSPOT_BASE_URL": url, "HUBSPOT_ACCESS_TOKEN": TOKEN}
+            runs, cpu, peak_gib = two_runs("crm", env)
+
+    for number, run in enumerate(runs, 1):
+        steps = run["steps"]
+        checks = {k: v for k, v in steps.items() if k not in NOT_CHECKS}
+        checks_s, report_s = sum(checks.values()), steps.get("report__kpi_report", 0)
+        print(
+            f"\nrun {number} ({', '.join(run['modes'])} sync): {run['wall']:.1f} s wall"
+            + ("" if run["success"] else " (FAILED)")
+        )
+        for step in NOT_CHECKS:
+            if step in steps:
+                print(f"  {steps[step]:6.1f} s  {step}")
+        print(f"  {checks_s:6.1f} s  {len(checks)} checks; the slowest:")
+        for name, seconds in sorted(checks.items(), key=lambda kv: -kv[1])[:4]:
+            print(f"           {seconds:5.2f} s  {name}")
+        print(f"  (dbt's data tests, inside the dbt build: {run['dbt_tests']:.1f} s)")
+        if run["failed"]:
+            print("  failed checks: " + ", ".join(run["failed"]))
+        print(
+            f"  checks' share of the run: {checks_s / run['wall']:.1%} (target < 10%); "
+            f"of the run without its report: {checks_s / (run['wall'] - report_s):.1%}"
         )
     print(
-        f"raw layer: {records:,} records ({args.deals:,} deals, {args.activities:,} activities) "
-        f"in {time.perf_counter() - started:.0f} s ({size_gib(data_dir):.2f} GiB)"
-    )
-
-    build_wall, build_cpu = dbt_build(data_dir, quotas, "full")
-    checks = run_checks(data_dir, quotas)
-    checks_wall = sum(t for t, _ in checks["suites"].values())
-    run_wall = build_wall + checks_wall + checks["publish"]
-    print(f"\nchecks: {checks_wall:.1f} s wall, peak memory {checks['peak_gib']:.2f} GiB")
-    for name, (seconds, rows) in sorted(checks["suites"].items(), key=lambda kv: -kv[1][0]):
-        print(f"  {seconds:6.2f} s  {name} ({rows:,} rows validated)")
-    print(f"publish: {checks['publish']:.1f} s")
-    if checks["failed"]:
-        print("failed expectations (generated data):\n  " + "\n  ".join(checks["failed"]))
-    # CPU time is steadier than wall time on a shared machine; the child's CPU time includes
-    # importing GX (seconds, once per run process) and publishing.
-    print(
-        f"\nchecks' share of the run (dbt build + checks + publish, sync left out): "
-        f"{checks_wall / run_wall:.1%} of {run_wall:.0f} s wall; checks and publish process "
-        f"{checks['cpu']:.0f} s CPU = {checks['cpu'] / (build_cpu + checks['cpu']):.1%} of the "
-        f"run's CPU (target < 10%)"
+        f"\nDagster process (both runs): {cpu:.0f} s CPU, peak memory {peak_gib:.2f} GiB "
+        "(GX, pandas and Dagster included; dbt and the CRM run in their own processes)"
     )
     if not args.keep:
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -142,27 +184,25 @@ def record_sync(con) -> None:
             )
 
 
-def run_checks(data_dir: Path, quotas: Path) -> dict:
-    env = os.environ | {
-        "CRM_KPI_DATA_DIR": str(data_dir),
-        "CRM_KPI_TIMEZONE": TIMEZONE,
-        "CRM_KPI_QUOTAS": str(quotas),
-    }
+def two_runs(mode: str, env: dict[str, str]) -> tuple[list[dict], float, float]:
     # The result goes through a file: reading a pipe would block the memory polling.
-    with tempfile.TemporaryFile() as out:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as log:
         returncode, cpu, peak_gib = wait_measured(
             subprocess.Popen(
-                [sys.executable, "-c", CHECKS],
-                env=env,
+                [sys.executable, "-c", TWO_RUNS, mode],
+                env=os.environ | env,
                 cwd=Path(__file__).resolve().parent.parent,
                 stdout=out,
+                stderr=log,
             )
         )
         out.seek(0)
         result = out.read()
-    if returncode:
-        raise SystemExit("the checks failed to run")
-    return json.loads(result.splitlines()[-1]) | {"peak_gib": peak_gib, "cpu": cpu}
+        if returncode:
+            log.seek(0)
+            sys.stderr.write(log.read().decode()[-3000:])
+            raise SystemExit("the runs failed")
+    return json.loads(result.splitlines()[-1]), cpu, peak_gib
 
 
 if __name__ == "__main__":

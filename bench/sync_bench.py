@@ -15,6 +15,7 @@ Every measurement runs in a child process so its memory is its own.
 """
 
 import argparse
+import contextlib
 import json
 import resource
 import socket
@@ -119,35 +120,7 @@ def main() -> None:
     for old in work.glob("*.duckdb*"):
         old.unlink()
 
-    deals, scale = SIZES[args.records]
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipelines.cli",
-            "demo-crm",
-            "--port",
-            str(port),
-            "--token",
-            TOKEN,
-            "--deals",
-            str(deals),
-            "--activity-scale",
-            str(scale),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(600):
-            try:
-                stats = admin(url, "stats")
-                break
-            except requests.ConnectionError:
-                time.sleep(0.5)
+    with serve_demo_crm(args.records) as (url, stats):
         print(f"demo CRM: {sum(stats['records'].values()):,} records {stats['records']}")
 
         if args.memory_only:
@@ -207,6 +180,27 @@ def main() -> None:
             f"{limited['seconds'] / fluid:.2f}x a smooth 4/s after 40 at once); "
             f"429s: {limited['responses_429']} ({limited['responses_429'] / sent:.1%})"
         )
+
+
+@contextlib.contextmanager
+def serve_demo_crm(records: int):
+    """A demo CRM of about `records` records in a process of its own: (url, its stats)."""
+    deals, scale = SIZES[records]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "pipelines.cli", "demo-crm", "--port", str(port)]
+    command += ["--token", TOKEN, "--deals", str(deals), "--activity-scale", str(scale)]
+    server = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(600):
+            try:
+                stats = admin(url, "stats")
+                break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        yield url, stats
     finally:
         server.terminate()
         server.wait()

@@ -25,6 +25,7 @@ import html
 import json
 import re
 import shutil
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -142,13 +143,13 @@ def validate(
 
 def validate_suite(suite: Suite, rows: pd.DataFrame, parameters: dict[str, Any] | None = None):
     """GX's validation result for `suite` over `rows`, and the outcome per expectation."""
-    import great_expectations as gx  # slow import (seconds): only when checks run
+    batch_definition = _pandas_batch_definition()  # first: it waits for GX's preparation
+    import great_expectations as gx
 
     if parameters is None:
         parameters = check_parameters(load_settings())
     result = (
-        _pandas_batch_definition()
-        .get_batch(batch_parameters={"dataframe": rows})
+        batch_definition.get_batch(batch_parameters={"dataframe": rows})
         # BASIC: counts and a few unexpected values, all a failure's description needs; GX's
         # default (SUMMARY) computes more per expectation and costs a third more time.
         .validate(
@@ -216,10 +217,33 @@ def _write_data_docs_index(data_docs_dir: Path) -> None:
     )
 
 
-@cache
+def prepare_validation() -> None:
+    """Import GX and make its context in a background thread; returns at once.
+
+    Importing GX costs seconds of CPU (scipy, altair and sqlalchemy come with it), more than
+    validating every suite. The sync and the dbt build call this first: they mostly wait, on the
+    CRM and on dbt's subprocess, so the checks after them find GX ready instead of paying for it.
+    """
+    global _preparing
+    if _preparing is None:
+        _preparing = threading.Thread(target=_make_pandas_batch_definition, daemon=True)
+        _preparing.start()
+
+
+_preparing: threading.Thread | None = None
+
+
 def _pandas_batch_definition():
+    if _preparing is not None:
+        _preparing.join()  # never two threads importing GX at once
+    return _make_pandas_batch_definition()
+
+
+@cache
+def _make_pandas_batch_definition():
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.render.renderer import ValidationResultsPageRenderer  # noqa: F401
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)

@@ -15,6 +15,7 @@ from dagster import (
     multi_asset,
 )
 
+from .checks import prepare_validation
 from .hubspot.client import HubSpotClient
 from .hubspot.objects import CRM_OBJECTS
 from .hubspot.ratelimit import RateLimiter
@@ -68,6 +69,7 @@ def client_factory(settings: Settings):
 )
 def hubspot_sync(context: AssetExecutionContext, config: SyncConfig):
     settings = load_settings()
+    prepare_validation()  # the quality checks follow; the sync mostly waits on the CRM
     selected = [o for o in CRM_OBJECTS if raw_asset_key(o.name) in context.selected_asset_keys]
     synced_at = datetime.now(UTC)
     make_client = client_factory(settings)
