@@ -181,10 +181,8 @@ def write_data_docs(result, suite: Suite, run_id: str, data_docs_dir: Path) -> P
     Only the validated rows' results are rendered (aggregates and KPI rows): no setting, and so
     no token, ever reaches the page. The index lists the kept runs, newest first.
     """
-    from great_expectations.render.renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
-
-    page = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
+    renderer, view = _data_docs_page_view()
+    page = view.render(renderer.render(result))
     run_dir = data_docs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / f"{suite.name}.html"
@@ -240,11 +238,21 @@ def _pandas_batch_definition():
 
 
 @cache
+def _data_docs_page_view():
+    """GX's page renderer and view, made once: a new view builds its jinja environment again,
+    which costs ten times the rendering of a page."""
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    return ValidationResultsPageRenderer(), DefaultJinjaPageView()
+
+
+@cache
 def _make_pandas_batch_definition():
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
-    from great_expectations.render.renderer import ValidationResultsPageRenderer  # noqa: F401
 
+    _data_docs_page_view()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     asset = context.data_sources.add_pandas("warehouse").add_dataframe_asset("rows")
