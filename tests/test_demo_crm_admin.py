@@ -121,7 +121,9 @@ def test_cli_arguments_and_a_server_in_another_process():
         "serve_from_args(parser.parse_args(sys.argv[1:]))\n"
     )
     argv = ["--port", "0", "--deals", "40", "--activity-scale", "0.02", "--token", TOKEN]
-    argv += ["--now", "2026-10-05T14:03:11.123Z", "--search-rate-limit", "3"]
+    # One search a second: the second of four quick searches gets 429 even on a loaded machine
+    # (with 3 a second, four had to fit in one second, and once in CI they did not).
+    argv += ["--now", "2026-10-05T14:03:11.123Z", "--search-rate-limit", "1"]
     process = subprocess.Popen(
         [sys.executable, "-c", code, *argv],
         stdout=subprocess.PIPE,
