@@ -224,11 +224,16 @@ def prepare_validation() -> None:
     """
     global _preparing
     if _preparing is None:
-        _preparing = threading.Thread(target=_make_pandas_batch_definition, daemon=True)
+        _preparing = threading.Thread(target=_prepare, daemon=True)
         _preparing.start()
 
 
 _preparing: threading.Thread | None = None
+
+
+def _prepare() -> None:
+    _make_pandas_batch_definition()
+    _data_docs_page_view()
 
 
 def _pandas_batch_definition():
@@ -252,7 +257,6 @@ def _make_pandas_batch_definition():
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    _data_docs_page_view()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     asset = context.data_sources.add_pandas("warehouse").add_dataframe_asset("rows")
