@@ -31,6 +31,10 @@ from pathlib import Path
 import duckdb
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipelines.warehouse import ensure_raw_table  # noqa: E402
+
 DBT_PROJECT = ROOT / "dbt_project"
 DBT = Path(sys.executable).with_name("dbt")
 
@@ -156,11 +160,7 @@ def sql_of(text: str) -> str:
 def generate_raw(con, deals: int, activities: int, version: int, loaded_at: datetime) -> None:
     con.execute("create schema if not exists raw")
     for table in ["owners", "deal_pipelines", "deals", *ACTIVITIES, "contacts", "companies"]:
-        con.execute(
-            f"create table if not exists raw.{table} (id varchar primary key, "
-            "updated_at timestamptz, archived boolean not null, record json not null, "
-            "loaded_at timestamptz not null)"
-        )
+        ensure_raw_table(con, table)  # the sync's shape: no key, so checkpoints stay cheap
     set_clock(con, loaded_at)
     insert_owners(con)
     insert_pipelines(con)
@@ -182,6 +182,14 @@ def generate_raw(con, deals: int, activities: int, version: int, loaded_at: date
             )
             """
         )
+
+
+def store(con, raw_table: str, records_sql: str) -> None:
+    """Store records as the sync's merge does: a new version replaces the stored one by id."""
+    con.execute(f"create temp table batch as {records_sql}")
+    con.execute(f"delete from {raw_table} where id in (select id from batch)")
+    con.execute(f"insert into {raw_table} select * from batch")
+    con.execute("drop table batch")
 
 
 def set_clock(con, loaded_at: datetime) -> None:
@@ -258,10 +266,11 @@ def insert_deals(con, first: int, count: int, version: int, where: str = "true")
                 )
             history.append(f"'hs_date_entered_{stage_id}', {entered}")
             history.append(f"'hs_date_exited_{stage_id}', {exited}")
-    con.execute(
+    store(
+        con,
+        "raw.deals",
         sql_of(
             f"""
-            insert or replace into raw.deals
             with drawn as (
                 select
                     i,
@@ -349,7 +358,7 @@ def insert_deals(con, first: int, count: int, version: int, where: str = "true")
                 getvariable('loaded_at')
             from staged_stage
             """
-        )
+        ),
     )
 
 
@@ -366,10 +375,11 @@ def insert_activities(
     low, high = bounds[kind]
     singular = kind[:-1]
     properties = ", ".join(f"'{name}', {sql_of(expr)}" for name, expr in extra.items())
-    con.execute(
+    store(
+        con,
+        f"raw.{kind}",
         sql_of(
             f"""
-            insert or replace into raw.{kind}
             with drawn as (
                 select
                     i,
@@ -419,7 +429,7 @@ def insert_activities(
                 getvariable('loaded_at')
             from typed
             """
-        )
+        ),
     )
 
 

@@ -82,6 +82,7 @@ BREAKAGES = [
     ("kpi_open_pipeline", duplicate_row, "expect_compound_columns_to_be_unique"),
     ("kpi_open_pipeline", set_first("open_deals", 0), "expect_column_values_to_be_between"),
     ("kpi_open_pipeline", set_first("open_amount", -5.0), "expect_column_values_to_be_between"),
+    ("kpi_open_pipeline", set_first("stage_probability", 1.5), BETWEEN),
     (
         "kpi_open_pipeline",
         set_first("weighted_amount", np.float64(1e12)),
@@ -123,6 +124,8 @@ BREAKAGES = [
     ("kpi_stage_conversion", set_first("quarter", "2026"), "expect_column_values_to_match_regex"),
     ("kpi_stage_conversion", set_first("conversion_rate", 1.01), BETWEEN),
     ("kpi_stage_conversion", set_first("deals_entered", 0), BETWEEN),
+    ("kpi_stage_conversion", set_first("deals_moved_on", -1), BETWEEN),
+    ("kpi_stage_conversion", set_first("deals_still_in_stage", -1), BETWEEN),
     ("kpi_stage_conversion", set_first("deals_moved_on", 10**6), PAIR),
     ("kpi_stage_conversion", set_first("deals_still_in_stage", 10**6), PAIR),
     ("kpi_coaching_signals", no_rows, "expect_table_row_count_to_be_between"),

@@ -1,6 +1,8 @@
 """End to end: demo CRM over HTTP -> Dagster sync -> dbt marts -> GX checks -> kpi.duckdb."""
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -218,6 +220,57 @@ def test_incremental_runs_drop_archived_deals_and_quarantine_a_negative_amount(
     assert listed == [("deals", open_deal["id"], "negative_amount")]
     published_open_deals = float(open_deals[0][0]) if open_deals else 0.0
     assert published_open_deals == expected.get(stage, {}).get("open_deals", 0.0)
+
+
+def test_each_kind_of_dbt_data_test_fails_on_a_table_broken_its_way(
+    demo_crm, published_run, tmp_path, monkeypatch
+):
+    # A copy of the published run's warehouse, broken once per kind of test the build runs.
+    _, data_dir = published_run
+    shutil.copy(data_dir / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    point_at(monkeypatch, demo_crm, tmp_path, timezone="Europe/Berlin")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        first_row = "rowid = (select min(rowid) from marts.kpi_rep_weekly)"
+        con.execute(f"update marts.kpi_rep_weekly set calls = null where {first_row}")
+        con.execute(
+            "update marts.kpi_rep_weekly set owner_id = 'no-such-owner' where rowid = "
+            "(select max(rowid) from marts.kpi_rep_weekly)"
+        )
+        # A rep's second week goes missing: the weeks are no longer dense.
+        con.execute(
+            """
+            delete from marts.kpi_rep_weekly where (owner_id, week_start) = (
+                select (owner_id, week_start) from marts.kpi_rep_weekly
+                where owner_id != 'no-such-owner'
+                qualify row_number() over (partition by owner_id order by week_start) = 2
+                order by owner_id limit 1
+            )
+            """
+        )
+        # The pipeline stages are a view: point it at a copy with a duplicate and a bad row.
+        con.execute("create table staging.stages as select * from staging.stg_hubspot__deal_stages")
+        con.execute(
+            "update staging.stages set probability = 1.5, stage_id = null "
+            "where rowid = (select max(rowid) from staging.stages)"
+        )
+        con.execute(
+            "create or replace view staging.stg_hubspot__deal_stages as select * from "
+            "staging.stages union all (select * from staging.stages order by rowid limit 1)"
+        )
+
+    result = dbt_test(tmp_path, "kpi_rep_weekly stg_hubspot__deal_stages")
+
+    assert result.returncode == 1
+    failed = set(re.findall(r" FAIL \d+ (\w+)", result.stdout))
+    for test in [
+        "not_null_columns_kpi_rep_weekly_",
+        "relationships_kpi_rep_weekly_owner_id__owner_id__ref_dim_reps_",
+        "assert_kpi_rep_weekly_is_dense",
+        "unique_combination_of_columns_stg_hubspot__deal_stages_pipeline_id__stage_id",
+        "not_null_stg_hubspot__deal_stages_stage_id",
+        "accepted_range_stg_hubspot__deal_stages_probability__1__0",
+    ]:
+        assert any(name.startswith(test) for name in failed), (test, failed)
 
 
 def dbt_test(data_dir: Path, select: str) -> subprocess.CompletedProcess:
