@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -57,9 +58,54 @@ def test_published_rep_weekly_equals_kpis_computed_from_the_crm(published_run, d
     _, data_dir = published_run
     crm = demo_crm.crm
     expected = rep_weekly(crm.objects, crm.owners, crm.pipelines, "Europe/Berlin")
+    assert_rep_weekly_published(data_dir, expected)
+    rows = published_table(data_dir, "kpi_rep_weekly")
+    won = rows[(rows.deals_won + rows.deals_lost) > 0]
+    assert (won.win_rate == won.deals_won / (won.deals_won + won.deals_lost)).all()
+    assert rows[(rows.deals_won + rows.deals_lost) == 0].win_rate.isna().all()
+
+
+def test_a_run_in_another_time_zone_dates_every_activity_again(fresh_crm, tmp_path, monkeypatch):
+    # Staging dates each activity in the reporting time zone once, when it stages the record; a
+    # run in another zone must date all of them again, not only the records the sync changed.
+    # A call on a Sunday at 22:00 UTC is on Monday in Kolkata: in the next week there. It was
+    # edited a day ago, so the second run's sync does not fetch it again.
+    crm = fresh_crm.crm
+    owners, a_day_ago = {o["id"] for o in crm.owners}, crm.now - timedelta(days=1)
+    call = next(
+        c
+        for c in crm.live("calls")
+        if c["properties"].get("hubspot_owner_id") in owners
+        and parse_time(c["updatedAt"]) < a_day_ago
+    )
+    sunday = (crm.now - timedelta(days=crm.now.weekday() + 8)).replace(hour=22, minute=0)
+    crm.update(
+        "calls",
+        call["id"],
+        {"hs_timestamp": sunday.strftime("%Y-%m-%dT%H:%M:%S.000Z")},
+        at=a_day_ago,
+    )
+    point_at(monkeypatch, fresh_crm, tmp_path, timezone="UTC")
+    assert run_pipeline(load_settings()).exit_code == ExitCode.PUBLISHED
+    point_at(monkeypatch, fresh_crm, tmp_path, timezone="Asia/Kolkata")  # UTC+05:30
+    outcome = run_pipeline(load_settings())
+    assert outcome.exit_code == ExitCode.PUBLISHED, outcome.reason
+    assert outcome.modes["calls"] == "incremental"
+    expected = rep_weekly(crm.objects, crm.owners, crm.pipelines, "Asia/Kolkata")
+    assert expected != rep_weekly(crm.objects, crm.owners, crm.pipelines, "UTC")
+    assert_rep_weekly_published(tmp_path, expected)
+
+
+def published_table(data_dir: Path, table: str):
     con = duckdb.connect(str(data_dir / "kpi.duckdb"), read_only=True)
-    rows = con.sql("select * from kpi_rep_weekly").df()
-    con.close()
+    try:
+        return con.sql(f"select * from {table}").df()
+    finally:
+        con.close()
+
+
+def assert_rep_weekly_published(data_dir: Path, expected: dict) -> None:
+    """kpi_rep_weekly in data_dir's kpi.duckdb holds the oracle's non-zero values, no others."""
     columns = [
         "calls",
         "emails",
@@ -75,7 +121,7 @@ def test_published_rep_weekly_equals_kpis_computed_from_the_crm(published_run, d
         (r.owner_id, r.week_start.date() if hasattr(r.week_start, "date") else r.week_start): {
             c: float(getattr(r, c)) for c in columns if getattr(r, c)
         }
-        for r in rows.itertuples()
+        for r in published_table(data_dir, "kpi_rep_weekly").itertuples()
     }
     published = {k: v for k, v in published.items() if v}
     # A week can hold only zero-valued events (a deal without amount, say): compare non-zeros.
@@ -84,9 +130,6 @@ def test_published_rep_weekly_equals_kpis_computed_from_the_crm(published_run, d
     assert published.keys() == expected.keys()
     for key, values in expected.items():
         assert published[key] == pytest.approx(values), key
-    won = rows[(rows.deals_won + rows.deals_lost) > 0]
-    assert (won.win_rate == won.deals_won / (won.deals_won + won.deals_lost)).all()
-    assert rows[(rows.deals_won + rows.deals_lost) == 0].win_rate.isna().all()
 
 
 def test_published_open_pipeline_equals_open_deals_in_the_crm(published_run, demo_crm):

@@ -47,6 +47,7 @@ unioned as (
         owner_id,
         deal_ids,
         occurred_at,
+        occurred_on,
         cast(null as boolean) as is_completed,
         is_archived
     from calls
@@ -60,6 +61,7 @@ unioned as (
         owner_id,
         deal_ids,
         occurred_at,
+        occurred_on,
         cast(null as boolean) as is_completed,
         is_archived
     from emails
@@ -73,6 +75,7 @@ unioned as (
         owner_id,
         deal_ids,
         occurred_at,
+        occurred_on,
         meeting_outcome = 'COMPLETED' as is_completed,
         is_archived
     from meetings
@@ -86,6 +89,7 @@ unioned as (
         owner_id,
         deal_ids,
         occurred_at,
+        occurred_on,
         task_status = 'COMPLETED' as is_completed,
         is_archived
     from tasks
@@ -100,6 +104,7 @@ live as (
         owner_id,
         deal_ids,
         occurred_at,
+        occurred_on,
         is_completed
     from unioned
     where

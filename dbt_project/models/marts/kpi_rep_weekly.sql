@@ -28,7 +28,8 @@ activity_weeks as (
 
     select
         owner_id,
-        {{ week_start('occurred_at') }} as week_start,
+        -- occurred_on is already the reporting zone's day (staged once, not converted per build).
+        cast(date_trunc('week', occurred_on) as date) as week_start,
         count(*) filter (where engagement_type = 'call') as calls,
         count(*) filter (where engagement_type = 'email') as emails,
         count(*) filter (where engagement_type = 'meeting') as meetings,
@@ -36,7 +37,7 @@ activity_weeks as (
         count(*) filter (where engagement_type = 'task') as tasks,
         count(*) filter (where engagement_type = 'task' and is_completed) as tasks_completed
     from engagements
-    where occurred_at is not null
+    where occurred_on is not null
     group by all
 
 ),

@@ -3,7 +3,10 @@
         materialized='incremental',
         unique_key='engagement_id',
         incremental_strategy='delete+insert',
-        pre_hook="{{ forget_staged_rows_if_raw_reloaded(source('hubspot', 'emails')) }}",
+        pre_hook=[
+            "{{ forget_staged_rows_if_raw_reloaded(source('hubspot', 'emails')) }}",
+            "{{ forget_staged_rows_dated_elsewhere() }}",
+        ],
     )
 }}
 
@@ -41,6 +44,15 @@ renamed as (
 
     from source
 
+),
+
+dated as (
+
+    select
+        *,
+        {{ occurred_on_columns() }}
+    from renamed
+
 )
 
-select * from renamed
+select * from dated

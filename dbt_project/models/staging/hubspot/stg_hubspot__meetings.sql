@@ -3,7 +3,10 @@
         materialized='incremental',
         unique_key='engagement_id',
         incremental_strategy='delete+insert',
-        pre_hook="{{ forget_staged_rows_if_raw_reloaded(source('hubspot', 'meetings')) }}",
+        pre_hook=[
+            "{{ forget_staged_rows_if_raw_reloaded(source('hubspot', 'meetings')) }}",
+            "{{ forget_staged_rows_dated_elsewhere() }}",
+        ],
     )
 }}
 
@@ -42,6 +45,15 @@ renamed as (
 
     from source
 
+),
+
+dated as (
+
+    select
+        *,
+        {{ occurred_on_columns() }}
+    from renamed
+
 )
 
-select * from renamed
+select * from dated
