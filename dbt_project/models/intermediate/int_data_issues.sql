@@ -20,7 +20,9 @@ owners as (
 
 ),
 
-engagements as (
+-- NOT MATERIALIZED: these two are read twice each, and copying ten million rows to share them
+-- cost more than scanning the staging tables twice (measured: ~0.9 s against ~0.5 s a build).
+engagements as not materialized (
 
     select
         'calls' as object_type,
@@ -62,7 +64,7 @@ engagements as (
 
 ),
 
-live_deals as (
+live_deals as not materialized (
 
     select
         deal_id,

@@ -12,13 +12,32 @@ owners as (
 
 engagements as (
 
-    select * from {{ ref('int_engagements_unioned') }}
+    -- The last 14 days (the longest window below), the columns used: DuckDB materializes a CTE
+    -- read twice, and the rest of ten million activities need not be copied.
+    select
+        owner_id,
+        deal_ids,
+        occurred_at
+    from {{ ref('int_engagements_unioned') }}
+    where
+        occurred_at > {{ kpi_as_of() }} - interval 14 day
+        and occurred_at <= {{ kpi_as_of() }}
 
 ),
 
 deals as (
 
-    select * from {{ ref('int_deals_enriched') }}
+    -- The columns used only (this CTE is read thrice).
+    select
+        deal_id,
+        owner_id,
+        amount_home,
+        is_closed,
+        is_won,
+        is_lost,
+        created_at,
+        closed_at
+    from {{ ref('int_deals_enriched') }}
 
 ),
 

@@ -13,7 +13,17 @@ owners as (
 
 deals as (
 
-    select * from {{ ref('int_deals_enriched') }}
+    -- The columns used only: DuckDB materializes a CTE read thrice, with every column it selects.
+    select
+        owner_id,
+        amount_home,
+        stage_probability,
+        is_closed,
+        is_won,
+        is_lost,
+        created_at,
+        closed_at
+    from {{ ref('int_deals_enriched') }}
 
 ),
 

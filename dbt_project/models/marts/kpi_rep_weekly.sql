@@ -20,7 +20,15 @@ engagements as (
 
 deals as (
 
-    select * from {{ ref('int_deals_enriched') }}
+    -- The columns used only: DuckDB materializes a CTE read twice, with every column it selects.
+    select
+        owner_id,
+        amount_home,
+        is_won,
+        is_lost,
+        created_at,
+        closed_at
+    from {{ ref('int_deals_enriched') }}
 
 ),
 
