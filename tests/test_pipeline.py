@@ -95,6 +95,16 @@ def test_a_run_in_another_time_zone_dates_every_activity_again(fresh_crm, tmp_pa
     assert expected != rep_weekly(crm.objects, crm.owners, crm.pipelines, "UTC")
     assert_rep_weekly_published(tmp_path, expected)
 
+    # A warehouse staged before rows carried their zone (as after upgrading) is staged again too.
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        for kind in ("calls", "emails", "meetings", "tasks"):
+            table = f"staging.stg_hubspot__{kind}"
+            con.execute(f"alter table {table} drop column reporting_timezone")
+            con.execute(f"update {table} set occurred_on = null")
+    outcome = run_pipeline(load_settings())
+    assert outcome.exit_code == ExitCode.PUBLISHED, outcome.reason
+    assert_rep_weekly_published(tmp_path, expected)
+
 
 def published_table(data_dir: Path, table: str):
     con = duckdb.connect(str(data_dir / "kpi.duckdb"), read_only=True)

@@ -11,9 +11,15 @@
 {%- endmacro %}
 
 
--- Weeks start on Monday (ISO weeks).
+-- Weeks start on Monday (ISO weeks): the week of an instant, in the reporting time zone.
 {% macro week_start(column_name) -%}
-    cast(date_trunc('week', {{ to_reporting_timestamp(column_name) }}) as date)
+    {{ monday_of(to_reporting_timestamp(column_name)) }}
+{%- endmacro %}
+
+
+-- The Monday starting the week of a day or a local timestamp (already in the reporting zone).
+{% macro monday_of(expression) -%}
+    cast(date_trunc('week', {{ expression }}) as date)
 {%- endmacro %}
 
 

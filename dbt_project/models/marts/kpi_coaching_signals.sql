@@ -12,8 +12,8 @@ owners as (
 
 engagements as (
 
-    -- The last 14 days (the longest window below), the columns used: DuckDB materializes a CTE
-    -- read twice, and the rest of ten million activities need not be copied.
+    -- Activities dated in the 14 days before as_of (the stalled-deal window; the 7-day count
+    -- narrows it), the columns used only: DuckDB materializes a CTE read twice.
     select
         owner_id,
         deal_ids,
@@ -57,13 +57,11 @@ open_deals as (
 
 recently_touched_deals as (
 
-    -- Deals with an activity of any kind (by anyone) dated in the last 14 days.
+    -- Deals with an activity of any kind (by anyone) dated in the last 14 days (all of
+    -- `engagements`).
     select distinct touched.deal_id
     from engagements
     cross join unnest(engagements.deal_ids) as touched (deal_id)
-    where
-        engagements.occurred_at > {{ kpi_as_of() }} - interval 14 day
-        and engagements.occurred_at <= {{ kpi_as_of() }}
 
 ),
 

@@ -37,7 +37,7 @@ activity_weeks as (
     select
         owner_id,
         -- occurred_on is already the reporting zone's day (staged once, not converted per build).
-        cast(date_trunc('week', occurred_on) as date) as week_start,
+        {{ monday_of('occurred_on') }} as week_start,
         count(*) filter (where engagement_type = 'call') as calls,
         count(*) filter (where engagement_type = 'email') as emails,
         count(*) filter (where engagement_type = 'meeting') as meetings,
