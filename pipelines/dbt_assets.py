@@ -18,6 +18,9 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 # The dbt installed beside this interpreter, so a venv works without being activated.
 _venv_dbt = Path(sys.executable).with_name("dbt")
+# dagster-dbt gives every dbt invocation a target folder of its own (manifest, compiled SQL,
+# dbt.log: ~5 MB a build). The newest are kept to debug a run; all of them would fill the disk.
+KEPT_DBT_RUN_FOLDERS = 10
 dbt_cli = DbtCliResource(
     project_dir=dbt_project,
     dbt_executable=str(_venv_dbt) if _venv_dbt.exists() else shutil.which("dbt") or "dbt",
@@ -70,4 +73,19 @@ def kpi_models(context: AssetExecutionContext, dbt: DbtCliResource):
     prepare_validation()  # for runs without the sync; dbt's subprocess leaves a core free
     # Unit tests prove the formulas on fixed rows: they run in CI (make test), not on every
     # publication, where they would add ~9 s and check no data.
-    yield from dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context).stream()
+    build = dbt.cli(["build", "--exclude-resource-type", "unit_test"], context=context)
+    try:
+        yield from build.stream()
+    finally:
+        forget_old_dbt_run_folders(build.target_path.parent, f"{context.op_def.name}-")
+
+
+def forget_old_dbt_run_folders(target_dir: Path, prefix: str) -> None:
+    """Delete this asset's dbt run folders but the newest KEPT_DBT_RUN_FOLDERS."""
+    folders = sorted(
+        (p for p in target_dir.glob(f"{prefix}*") if p.is_dir()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for folder in folders[KEPT_DBT_RUN_FOLDERS:]:
+        shutil.rmtree(folder, ignore_errors=True)

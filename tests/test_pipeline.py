@@ -10,8 +10,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from dagster import AssetKey, materialize
 
-from pipelines.dbt_assets import DBT_PROJECT_DIR
+from pipelines.dbt_assets import DBT_PROJECT_DIR, KEPT_DBT_RUN_FOLDERS, dbt_cli, kpi_models
 from pipelines.hubspot.objects import CRM_OBJECTS
 from pipelines.runner import ExitCode, run_pipeline
 from pipelines.settings import load_settings
@@ -324,6 +325,37 @@ def test_each_kind_of_dbt_data_test_fails_on_a_table_broken_its_way(
         "accepted_range_stg_hubspot__deal_stages_probability__1__0",
     ]:
         assert any(name.startswith(test) for name in failed), (test, failed)
+
+
+def test_a_dbt_build_keeps_only_the_newest_run_folders(
+    demo_crm, published_run, tmp_path, monkeypatch
+):
+    # dagster-dbt writes a folder per build into dbt's target: older ones must not pile up.
+    _, data_dir = published_run
+    shutil.copy(data_dir / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    point_at(monkeypatch, demo_crm, tmp_path, timezone="Europe/Berlin")
+    target = DBT_PROJECT_DIR / "target"
+    planted = [target / f"kpi_models-planted-{n}" for n in range(KEPT_DBT_RUN_FOLDERS + 1)]
+    try:
+        for age, folder in enumerate(reversed(planted)):
+            folder.mkdir(parents=True)
+            (folder / "dbt.log").write_text("an old build\n")
+            os.utime(folder, (1_600_000_000 - age, 1_600_000_000 - age))
+
+        result = materialize(
+            [kpi_models],
+            selection=[AssetKey(["marts", "dim_teams"])],
+            resources={"dbt": dbt_cli},
+        )
+
+        assert result.success
+        folders = list(target.glob("kpi_models-*"))
+        assert len(folders) == KEPT_DBT_RUN_FOLDERS
+        assert any(f.name.startswith(f"kpi_models-{result.run_id[:7]}-") for f in folders)
+        assert not planted[0].exists()  # the oldest go first
+    finally:
+        for folder in planted:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def dbt_test(data_dir: Path, select: str) -> subprocess.CompletedProcess:
