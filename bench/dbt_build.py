@@ -18,9 +18,8 @@ two share the machine's load of the moment; on a shared machine one build's wall
 several seconds. The median of the rounds' ratios is the figure to compare with the target.
 
 For each build: wall time, CPU time (steadier than wall time on a shared machine), peak memory (max
-RSS of the dbt process) and the slowest nodes from dbt's run_results.json. The builds run
-`dbt build` as the pipeline does (dagster-dbt's environment), without the unit tests (fixed rows,
-~9 s whatever the data).
+RSS of the dbt process) and the slowest nodes from dbt's JSON events. The builds run `dbt build`
+as the pipeline does (dagster-dbt's environment, pipelines/dbt_assets.py's arguments).
 """
 
 import argparse
@@ -491,8 +490,9 @@ def write_quotas(data_dir: Path) -> Path:
 def dbt_build(data_dir: Path, quotas: Path, label: str) -> tuple[float, float]:
     """Run `dbt build` as the pipeline does; print and return its wall and CPU seconds."""
     env = os.environ | {
-        # As dagster-dbt runs dbt: no anonymous usage events.
+        # As dagster-dbt runs dbt: no anonymous usage events, the log as JSON events on stdout.
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_LOG_FORMAT": "json",
         "CRM_KPI_DATA_DIR": str(data_dir),
         "CRM_KPI_TIMEZONE": "America/New_York",
         # As in production: "now". A fixed instant per build would make dbt re-parse every model.
@@ -511,30 +511,47 @@ def dbt_build(data_dir: Path, quotas: Path, label: str) -> tuple[float, float]:
         str(target),
         "--log-path",
         str(data_dir / "logs"),
-        "--quiet",
-        # Unit tests check formulas on fixed rows (~9 s whatever the data); not part of a build.
+        # As pipelines/dbt_assets.py: no unit tests (fixed rows, ~9 s whatever the data), no
+        # JSON artifacts.
         "--exclude-resource-type",
         "unit_test",
+        "--no-write-json",
     ]
+    events = data_dir / "logs" / f"{label.replace(' ', '_').replace(':', '')}.jsonl"
+    events.parent.mkdir(exist_ok=True)
     started = time.perf_counter()
-    returncode, cpu, peak_gib = wait_measured(subprocess.Popen(command, env=env, cwd=DBT_PROJECT))
+    with events.open("w") as stdout:
+        process = subprocess.Popen(command, env=env, cwd=DBT_PROJECT, stdout=stdout)
+        returncode, cpu, peak_gib = wait_measured(process)
     elapsed = time.perf_counter() - started
     if returncode:
-        raise SystemExit(f"dbt build ({label}) failed with exit code {returncode}")
-    results = json.loads((target / "run_results.json").read_text())
+        raise SystemExit(f"dbt build ({label}) failed with exit code {returncode}; see {events}")
+    nodes, dbt_elapsed = node_times(events)
     print(
         f"\n{label} build: {elapsed:.1f} s wall, {cpu:.1f} s CPU, peak memory "
-        f"{peak_gib:.1f} GiB (dbt's own count: {results['elapsed_time']:.1f} s)"
+        f"{peak_gib:.1f} GiB (dbt's own count: {dbt_elapsed:.1f} s)"
     )
     by_kind: dict[str, float] = {}
-    for r in results["results"]:
-        kind = r["unique_id"].split(".")[0]
-        by_kind[kind] = by_kind.get(kind, 0) + r["execution_time"]
+    for unique_id, seconds in nodes.items():
+        kind = unique_id.split(".")[0]
+        by_kind[kind] = by_kind.get(kind, 0) + seconds
     print("  by kind: " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(by_kind.items())))
-    slowest = sorted(results["results"], key=lambda r: -r["execution_time"])[:8]
-    for r in slowest:
-        print(f"  {r['execution_time']:7.1f} s  {r['unique_id']}")
+    for unique_id, seconds in sorted(nodes.items(), key=lambda n: -n[1])[:8]:
+        print(f"  {seconds:7.1f} s  {unique_id}")
     return elapsed, cpu
+
+
+def node_times(events: Path) -> tuple[dict[str, float], float]:
+    """Each node's seconds and the whole build's, from dbt's JSON events (what Dagster reads)."""
+    nodes, elapsed = {}, 0.0
+    for line in events.read_text().splitlines():
+        event = json.loads(line)
+        name, data = event["info"]["name"], event["data"]
+        if name in ("LogModelResult", "LogTestResult"):
+            nodes[data["node_info"]["unique_id"]] = data["execution_time"]
+        elif name == "FinishedRunningStats":
+            elapsed = data["execution_time"]
+    return nodes, elapsed
 
 
 def size_gib(directory: Path) -> float:
