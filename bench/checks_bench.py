@@ -14,7 +14,7 @@ mark: the Dagster process with GX and every check, not dbt's subprocess nor the 
 - Default: a demo CRM of ~250,000 records (bench/sync_bench.py's), a first run (full sync) and a
   second one after nothing changed (incremental sync), each a whole `run_pipeline`.
 - --generated: the raw layer is written straight into a scratch warehouse with
-  bench/dbt_build.py's generator (a sync of 10 million activities would take hours against rate
+  bench/raw_layer.py's generator (a sync of 10 million activities would take hours against rate
   limits), with the sync state and the CRM's live counts a sync leaves; the runs are the run job
   without the sync step (the checks on the raw tables still run). The share is then an upper
   bound: a real run also spends the sync's time.
@@ -36,7 +36,8 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dbt_build import generate_raw, size_gib, wait_measured, write_quotas  # noqa: E402
+from dbt_build import size_gib, wait_measured  # noqa: E402
+from raw_layer import generate_raw, write_quotas  # noqa: E402
 from sync_bench import TOKEN, serve_demo_crm  # noqa: E402
 
 from pipelines.hubspot.objects import CRM_OBJECTS  # noqa: E402
