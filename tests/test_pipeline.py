@@ -66,42 +66,49 @@ def test_published_rep_weekly_equals_kpis_computed_from_the_crm(published_run, d
     assert rows[(rows.deals_won + rows.deals_lost) == 0].win_rate.isna().all()
 
 
-def test_a_run_in_another_time_zone_dates_every_activity_again(fresh_crm, tmp_path, monkeypatch):
-    # Staging dates each activity in the reporting time zone once, when it stages the record; a
-    # run in another zone must date all of them again, not only the records the sync changed.
-    # A call on a Sunday at 22:00 UTC is on Monday in Kolkata: in the next week there. It was
-    # edited a day ago, so the second run's sync does not fetch it again.
+def test_a_run_in_another_time_zone_dates_every_record_again(fresh_crm, tmp_path, monkeypatch):
+    # Staging dates each activity and deal in the reporting time zone once, when it stages the
+    # record; a run in another zone must date all of them again, not only the records the sync
+    # changed. A call made and a deal created on a Sunday at 22:00 UTC are on Monday in Kolkata:
+    # in the next week there. Both were edited a day ago, so the second run's sync does not fetch
+    # them again.
     crm = fresh_crm.crm
     owners, a_day_ago = {o["id"] for o in crm.owners}, crm.now - timedelta(days=1)
+    sunday = (crm.now - timedelta(days=crm.now.weekday() + 8)).replace(hour=22, minute=0)
+    at_sunday_night = sunday.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     call = next(
         c
         for c in crm.live("calls")
         if c["properties"].get("hubspot_owner_id") in owners
         and parse_time(c["updatedAt"]) < a_day_ago
     )
-    sunday = (crm.now - timedelta(days=crm.now.weekday() + 8)).replace(hour=22, minute=0)
-    crm.update(
-        "calls",
-        call["id"],
-        {"hs_timestamp": sunday.strftime("%Y-%m-%dT%H:%M:%S.000Z")},
-        at=a_day_ago,
+    crm.update("calls", call["id"], {"hs_timestamp": at_sunday_night}, at=a_day_ago)
+    deal = next(
+        d
+        for d in crm.live("deals")
+        if d["properties"].get("hubspot_owner_id") in owners
+        and parse_time(d["updatedAt"]) < a_day_ago
+        and parse_time(d["properties"]["closedate"]) > sunday + timedelta(days=2)
     )
+    crm.update("deals", deal["id"], {"createdate": at_sunday_night}, at=a_day_ago)
     point_at(monkeypatch, fresh_crm, tmp_path, timezone="UTC")
     assert run_pipeline(load_settings()).exit_code == ExitCode.PUBLISHED
     point_at(monkeypatch, fresh_crm, tmp_path, timezone="Asia/Kolkata")  # UTC+05:30
     outcome = run_pipeline(load_settings())
     assert outcome.exit_code == ExitCode.PUBLISHED, outcome.reason
-    assert outcome.modes["calls"] == "incremental"
+    assert outcome.modes["calls"] == outcome.modes["deals"] == "incremental"
     expected = rep_weekly(crm.objects, crm.owners, crm.pipelines, "Asia/Kolkata")
     assert expected != rep_weekly(crm.objects, crm.owners, crm.pipelines, "UTC")
     assert_rep_weekly_published(tmp_path, expected)
 
     # A warehouse staged before rows carried their zone (as after upgrading) is staged again too.
+    staged_days = {kind: ["occurred_on"] for kind in ("calls", "emails", "meetings", "tasks")}
+    staged_days["deals"] = ["created_on", "closed_on"]
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
-        for kind in ("calls", "emails", "meetings", "tasks"):
+        for kind, days in staged_days.items():
             table = f"staging.stg_hubspot__{kind}"
             con.execute(f"alter table {table} drop column reporting_timezone")
-            con.execute(f"update {table} set occurred_on = null")
+            con.execute(f"update {table} set " + ", ".join(f"{day} = null" for day in days))
     outcome = run_pipeline(load_settings())
     assert outcome.exit_code == ExitCode.PUBLISHED, outcome.reason
     assert_rep_weekly_published(tmp_path, expected)

@@ -30,17 +30,20 @@
 {%- endmacro %}
 
 
--- An activity's day in the reporting time zone, and that zone. Converting ten million instants
--- to a zone took kpi_rep_weekly a second in every build; staged, each version is converted once.
-{% macro occurred_on_columns() -%}
-    {{ to_reporting_date('occurred_at') }} as occurred_on,
+-- The day of each timestamp in the reporting time zone (occurred_at -> occurred_on), and that
+-- zone. Converting ten million instants to a zone took kpi_rep_weekly a second in every build;
+-- staged, each version is converted once.
+{% macro days_in_reporting_zone(timestamp_columns) -%}
+    {%- for column in timestamp_columns %}
+    {{ to_reporting_date(column) }} as {{ column[:-3] }}_on,
+    {%- endfor %}
     '{{ var("reporting_timezone") }}' as reporting_timezone
 {%- endmacro %}
 
 
 -- Pre-hook: rows staged in another reporting time zone (or before rows carried one) have the
--- wrong occurred_on. Every row shares the zone of the build that staged it, so this forgets all
--- of them and the build stages every raw row again.
+-- wrong days (days_in_reporting_zone). Every row shares the zone of the build that staged it, so
+-- this forgets all of them and the build stages every raw row again.
 {% macro forget_staged_rows_dated_elsewhere() -%}
     {%- if is_incremental() -%}
         {%- set staged_columns = adapter.get_columns_in_relation(this) | map(attribute='name') -%}

@@ -23,9 +23,16 @@
 {%- endmacro %}
 
 
--- Calendar quarters, first day (a date) and label ("2026-Q4").
+-- Calendar quarters, first day (a date) and label ("2026-Q4"): the quarter of an instant, in
+-- the reporting time zone.
 {% macro quarter_start(column_name) -%}
-    cast(date_trunc('quarter', {{ to_reporting_timestamp(column_name) }}) as date)
+    {{ quarter_of(to_reporting_timestamp(column_name)) }}
+{%- endmacro %}
+
+
+-- The first day of the quarter of a day or a local timestamp (already in the reporting zone).
+{% macro quarter_of(expression) -%}
+    cast(date_trunc('quarter', {{ expression }}) as date)
 {%- endmacro %}
 
 

@@ -55,7 +55,11 @@ enriched as (
 
         ---------- timestamps
         deals.created_at,
-        deals.closed_at
+        deals.closed_at,
+
+        ---------- dates (reporting time zone)
+        deals.created_on,
+        deals.closed_on
 
     from deals
     left join deal_stages

@@ -21,8 +21,8 @@ deals as (
         is_closed,
         is_won,
         is_lost,
-        created_at,
-        closed_at
+        created_on,
+        closed_on
     from {{ ref('int_deals_enriched') }}
 
 ),
@@ -37,11 +37,12 @@ created_quarters as (
 
     select
         owner_id,
-        {{ quarter_start('created_at') }} as quarter_start,
+        -- created_on / closed_on: the reporting zone's days, staged once like occurred_on.
+        {{ quarter_of('created_on') }} as quarter_start,
         count(*) as deals_created,
         sum(coalesce(amount_home, 0)) as pipeline_created_amount
     from deals
-    where created_at is not null
+    where created_on is not null
     group by all
 
 ),
@@ -50,14 +51,14 @@ closed_quarters as (
 
     select
         owner_id,
-        {{ quarter_start('closed_at') }} as quarter_start,
+        {{ quarter_of('closed_on') }} as quarter_start,
         count(*) filter (where is_won) as deals_won,
         count(*) filter (where is_lost) as deals_lost,
         coalesce(sum(coalesce(amount_home, 0)) filter (where is_won), 0) as won_amount,
         coalesce(sum(coalesce(amount_home, 0)) filter (where is_lost), 0) as lost_amount
     from deals
     where
-        closed_at is not null
+        closed_on is not null
         and (is_won or is_lost)
     group by all
 
@@ -68,7 +69,7 @@ open_quarters as (
     -- On an open deal closedate is the expected close date.
     select
         owner_id,
-        {{ quarter_start('closed_at') }} as quarter_start,
+        {{ quarter_of('closed_on') }} as quarter_start,
         count(*) as open_deals,
         sum(coalesce(amount_home, 0)) as open_pipeline_amount,
         cast(
@@ -77,7 +78,7 @@ open_quarters as (
     from deals
     where
         not is_closed
-        and closed_at is not null
+        and closed_on is not null
     group by all
 
 ),

@@ -27,7 +27,9 @@ deals as (
         is_won,
         is_lost,
         created_at,
-        closed_at
+        closed_at,
+        created_on,
+        closed_on
     from {{ ref('int_deals_enriched') }}
 
 ),
@@ -54,11 +56,12 @@ created_weeks as (
 
     select
         owner_id,
-        {{ week_start('created_at') }} as week_start,
+        -- created_on / closed_on: the reporting zone's days, staged once like occurred_on.
+        {{ monday_of('created_on') }} as week_start,
         count(*) as deals_created,
         sum(coalesce(amount_home, 0)) as pipeline_created_amount
     from deals
-    where created_at is not null
+    where created_on is not null
     group by all
 
 ),
@@ -67,7 +70,7 @@ closed_weeks as (
 
     select
         owner_id,
-        {{ week_start('closed_at') }} as week_start,
+        {{ monday_of('closed_on') }} as week_start,
         count(*) filter (where is_won) as deals_won,
         count(*) filter (where is_lost) as deals_lost,
         coalesce(sum(coalesce(amount_home, 0)) filter (where is_won), 0) as won_amount,
@@ -79,7 +82,7 @@ closed_weeks as (
         ) / 86400.0 as avg_days_to_close
     from deals
     where
-        closed_at is not null
+        closed_on is not null
         and (is_won or is_lost)
     group by all
 

@@ -4,7 +4,10 @@
         unique_key='deal_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
-        pre_hook="{{ forget_staged_rows_if_raw_reloaded(source('hubspot', 'deals')) }}",
+        pre_hook=[
+            "{{ forget_staged_rows_if_raw_reloaded(source('hubspot', 'deals')) }}",
+            "{{ forget_staged_rows_dated_elsewhere() }}",
+        ],
     )
 }}
 
@@ -55,6 +58,15 @@ renamed as (
 
     from source
 
+),
+
+dated as (
+
+    select
+        *,
+        {{ days_in_reporting_zone(['created_at', 'closed_at']) }}
+    from renamed
+
 )
 
-select * from renamed
+select * from dated

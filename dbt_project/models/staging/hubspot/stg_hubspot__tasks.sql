@@ -52,7 +52,7 @@ dated as (
 
     select
         *,
-        {{ occurred_on_columns() }}
+        {{ days_in_reporting_zone(['occurred_at']) }}
     from renamed
 
 )
