@@ -15,6 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pipelines.demo_crm.catalog import PIPELINE_STAGES, RENEWALS_PIPELINE_ID  # noqa: E402
+from pipelines.demo_crm.org import build_pipelines  # noqa: E402
 from pipelines.warehouse import ensure_raw_table  # noqa: E402
 
 DAY_ONE = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
@@ -24,33 +26,6 @@ OWNERS, TEAMS = 200, 20
 CHANGE_SHARE = 0.01
 ISO = "%Y-%m-%dT%H:%M:%S.%gZ"
 
-# (pipeline id, label, [(stage id, label, probability)]): open stages first, then won, lost.
-PIPELINES = [
-    (
-        "default",
-        "Sales Pipeline",
-        [
-            ("appointmentscheduled", "Appointment Scheduled", "0.2"),
-            ("qualifiedtobuy", "Qualified To Buy", "0.4"),
-            ("presentationscheduled", "Presentation Scheduled", "0.6"),
-            ("decisionmakerboughtin", "Decision Maker Bought-In", "0.8"),
-            ("contractsent", "Contract Sent", "0.9"),
-            ("closedwon", "Closed Won", "1.0"),
-            ("closedlost", "Closed Lost", "0.0"),
-        ],
-    ),
-    (
-        "1234567",
-        "Renewals",
-        [
-            ("1234568", "Renewal Due", "0.3"),
-            ("1234569", "Proposal Sent", "0.6"),
-            ("1234570", "Verbal Commit", "0.9"),
-            ("1234571", "Renewed", "1.0"),
-            ("1234572", "Churned", "0.0"),
-        ],
-    ),
-]
 # Share of each activity type, its id offset and type-specific properties (SQL over `u(k)`).
 ACTIVITIES = {
     "calls": (
@@ -159,37 +134,40 @@ def insert_owners(con) -> None:
 
 
 def insert_pipelines(con) -> None:
-    for order, (pipeline_id, label, stages) in enumerate(PIPELINES):
-        record = {
-            "id": pipeline_id,
-            "label": label,
-            "displayOrder": order,
-            "archived": False,
-            "stages": [
-                {
-                    "id": stage_id,
-                    "label": stage_label,
-                    "displayOrder": index,
-                    "archived": False,
-                    "metadata": {
-                        "isClosed": "true" if p in ("1.0", "0.0") else "false",
-                        "probability": p,
-                    },
-                }
-                for index, (stage_id, stage_label, p) in enumerate(stages)
-            ],
-        }
+    """The demo CRM's pipelines (its stage ids, including the custom pipeline's numeric ones)."""
+    for record in build_pipelines(window_start=int(DAY_ONE.timestamp() * 1000)):
         con.execute(
             "insert into raw.deal_pipelines values ($id, null, false, $record, "
             "getvariable('loaded_at'))",
-            {"id": pipeline_id, "record": json.dumps(record)},
+            {"id": record["id"], "record": json.dumps(record)},
         )
+
+
+def by_pipeline(values: dict) -> str:
+    """A SQL `case` on the deal's pipeline giving values[pipeline id]; Python's repr of a
+    number, string or list of strings is also its DuckDB literal."""
+    whens = " ".join(f"when '{p}' then {v!r}" for p, v in values.items())
+    return f"case pipeline {whens} end"
+
+
+def closed_stage(probability: str) -> dict[str, str]:
+    """Each pipeline's won ("1.0") or lost ("0.0") stage id."""
+    return {
+        p: next(s for s, _, q in stages if q == probability)
+        for p, stages in PIPELINE_STAGES.items()
+    }
+
+
+# Each pipeline's open stage ids, in order: a deal moves through them before it closes.
+OPEN_STAGES = {
+    p: [s for s, _, q in stages if q not in ("1.0", "0.0")] for p, stages in PIPELINE_STAGES.items()
+}
 
 
 def insert_deals(con, first: int, count: int, version: int, where: str = "true") -> None:
     """Deals first..first+count (ids 10000000000 + i) as of `as_of`, with stage history."""
     history = []
-    for pipeline_id, _label, stages in PIPELINES:
+    for pipeline_id, stages in PIPELINE_STAGES.items():
         for j, (stage_id, _label, p) in enumerate(stages):
             in_pipe = f"pipeline = '{pipeline_id}'"
             if p == "1.0" or p == "0.0":
@@ -219,7 +197,8 @@ def insert_deals(con, first: int, count: int, version: int, where: str = "true")
                     {version} as version,
                     (10000000000 + i)::varchar as id,
                     getvariable('as_of') as as_of,
-                    case when u(1) < 0.1 then '1234567' else 'default' end as pipeline,
+                    case when u(1) < 0.1 then '{RENEWALS_PIPELINE_ID}' else 'default' end
+                        as pipeline,
                     case when u(2) < 0.02 then null
                         else (40000000 + cast(floor(u(3) * {OWNERS}) as int))::varchar
                     end as owner_id,
@@ -238,7 +217,7 @@ def insert_deals(con, first: int, count: int, version: int, where: str = "true")
                     *,
                     created_at + cycle as planned_close,
                     created_at + cycle <= as_of and outcome_draw >= 0.12 as is_closed,
-                    case when pipeline = 'default' then 5 else 3 end as open_count
+                    {by_pipeline({p: len(ids) for p, ids in OPEN_STAGES.items()})} as open_count
                 from drawn
                 where {where}
             ),
@@ -259,14 +238,9 @@ def insert_deals(con, first: int, count: int, version: int, where: str = "true")
                 select
                     *,
                     case
-                        when is_won and pipeline = 'default' then 'closedwon'
-                        when is_lost and pipeline = 'default' then 'closedlost'
-                        when is_won then '1234571'
-                        when is_lost then '1234572'
-                        when pipeline = 'default' then list_extract(
-                            ['appointmentscheduled', 'qualifiedtobuy', 'presentationscheduled',
-                             'decisionmakerboughtin', 'contractsent'], reached + 1)
-                        else list_extract(['1234568', '1234569', '1234570'], reached + 1)
+                        when is_won then {by_pipeline(closed_stage("1.0"))}
+                        when is_lost then {by_pipeline(closed_stage("0.0"))}
+                        else list_extract({by_pipeline(OPEN_STAGES)}, reached + 1)
                     end as stage,
                     least(as_of, coalesce(closed_at, last_move) + interval 1 hour) as updated_at
                 from shaped
