@@ -1,20 +1,33 @@
 """Shared fixtures: a real demo CRM on localhost and an isolated data directory per run."""
 
+import copy
+import csv
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from pipelines.demo_crm import DemoCrmServer
-from pipelines.runner import RunOutcome, run_pipeline
+from pipelines.runner import ExitCode, RunOutcome, run_pipeline
 from pipelines.settings import load_settings
 
+from .kpi_oracle import quarter, rep_quarterly
+
 TOKEN = "test-token-5f1c9a"  # distinctive, so tests can search for leaks of it
+# The shared demo CRM's clock: pinned, and a week before a day this suite was written, so that
+# its data and the published KPIs (tests/golden/) never depend on the day the tests run.
+DEMO_NOW = datetime(2026, 11, 18, 15, 30, tzinfo=UTC)
+PUBLISHED_TIMEZONE = "Europe/Berlin"
 
 
 @pytest.fixture(scope="session")
 def demo_crm():
-    """The demo CRM as the pipeline tests see it; do not mutate it (use `fresh_crm`)."""
-    with DemoCrmServer(token=TOKEN, seed=7) as crm:
+    """The demo CRM of the shared published run; do not change it (use `fresh_crm`).
+
+    `published_run` moves it a week ahead of DEMO_NOW.
+    """
+    with DemoCrmServer(token=TOKEN, seed=7, now=DEMO_NOW) as crm:
         yield crm
 
 
@@ -30,16 +43,122 @@ def point_at(monkeypatch: pytest.MonkeyPatch, crm, data_dir: Path, timezone: str
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
     monkeypatch.setenv("CRM_KPI_DATA_DIR", str(data_dir))
     monkeypatch.setenv("CRM_KPI_TIMEZONE", timezone)
+    # The demo CRM enforces no request limit; HubSpot's 100 per 10 s would make a first sync of
+    # the demo take half a minute of waiting.
+    monkeypatch.setenv("CRM_KPI_RATE_LIMIT", "5000")
+    monkeypatch.setenv("CRM_KPI_SEARCH_RATE_LIMIT", "100")
+
+
+@dataclass(frozen=True)
+class QuotaPlan:
+    """The published run's quotas file and the edge cases it holds."""
+
+    path: Path
+    amounts: dict[tuple[str, str], float]  # (email as written, quarter) -> quota
+    met: str  # owner who won exactly their quota last quarter: nothing left to cover
+    ordinary: str  # a quota this quarter
+    upper_case: str  # a quota this quarter, written with the email in capitals
+    zero: str  # a quota of 0 this quarter
+    without: str  # an active rep without a quota
+    this_quarter: str
+    last_quarter: str
+
+
+def write_quotas(crm, path: Path, timezone: str) -> QuotaPlan:
+    """A quotas file covering the edge cases of quota matching and attainment: see QuotaPlan.
+
+    Also a quota for the rep who left (last quarter) and one for an email no owner has.
+    """
+    now, last = quarter(crm.now, timezone), quarter(crm.now - timedelta(days=92), timezone)
+    won = rep_quarterly(crm.objects, crm.owners, crm.pipelines, {}, timezone)
+    active = sorted(
+        (o for o in crm.owners if not o["archived"]),
+        key=lambda o: (-won.get((o["id"], last), {}).get("won_amount", 0), o["id"]),
+    )
+    leaver = next(o for o in crm.owners if o["archived"])
+    rows = [
+        (active[0]["email"], last, won[active[0]["id"], last]["won_amount"]),
+        (active[1]["email"], now, 2_500_000.0),  # more than they will win: pipeline to cover
+        (active[2]["email"].upper(), now, 180000.5),
+        (active[3]["email"], now, 0.0),
+        (leaver["email"], last, 90000.0),
+        ("nobody@example.com", now, 50000.0),
+    ]
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["owner_email", "quarter", "quota_amount"])
+        writer.writerows(rows)
+    return QuotaPlan(
+        path,
+        {(email, period): amount for email, period, amount in rows},
+        *(o["id"] for o in active[:5]),
+        this_quarter=now,
+        last_quarter=last,
+    )
+
+
+def plant_forgotten_deal(crm) -> str:
+    """An open deal nobody has worked on, past its close date: stalled and overdue for sure.
+
+    Returns its owner.
+    """
+    rep = next(o["id"] for o in crm.owners if not o["archived"])
+    opened = crm.now - timedelta(days=20)
+    crm.create(
+        "deals",
+        {
+            "dealname": "Forgotten deal",
+            "amount": "777",
+            "dealstage": "qualifiedtobuy",
+            "pipeline": "default",
+            "closedate": (crm.now - timedelta(days=3)).isoformat(),
+            "hubspot_owner_id": rep,
+            "hs_is_closed": "false",
+            "hs_date_entered_qualifiedtobuy": opened.isoformat(),
+        },
+        at=opened,
+    )
+    return rep
+
+
+@dataclass(frozen=True)
+class PublishedRun:
+    outcome: RunOutcome  # of the second run
+    data_dir: Path
+    crm: object  # the demo CRM's records as they are now (DemoCrm)
+    day_one: datetime  # the first run's CRM_KPI_AS_OF
+    day_one_deals: list[dict]  # the deals as the first run saw them
+    quotas: QuotaPlan
+    forgotten_deal_owner: str
 
 
 @pytest.fixture(scope="session")
-def published_run(demo_crm, tmp_path_factory) -> tuple[RunOutcome, Path]:
-    """One full pipeline run on the session's demo CRM, shared by the tests that read its output.
+def published_run(demo_crm, tmp_path_factory) -> PublishedRun:
+    """Two runs a week apart on the session's demo CRM, shared by the tests that read the output.
 
-    Reported in Europe/Berlin so that the time-zone handling is exercised end to end.
+    Reported in Europe/Berlin, so that the time-zone handling is exercised end to end, with
+    CRM_KPI_AS_OF pinned to the CRM's clock. Between the runs the CRM sells for a week (5% of
+    records change), gains a forgotten deal, and a quotas file appears. The second run is a full
+    refresh: the week's changes are dated before the wall clock, where an incremental sync's
+    search would start. tests/test_regression.py compares what it publishes with tests/golden/.
     """
+    crm = demo_crm.crm
     data_dir = tmp_path_factory.mktemp("published")
     with pytest.MonkeyPatch.context() as monkeypatch:
-        point_at(monkeypatch, demo_crm, data_dir, timezone="Europe/Berlin")
-        outcome = run_pipeline(load_settings())
-    return outcome, data_dir
+        point_at(monkeypatch, demo_crm, data_dir, timezone=PUBLISHED_TIMEZONE)
+        day_one = crm.now
+        monkeypatch.setenv("CRM_KPI_AS_OF", day_one.isoformat())
+        first = run_pipeline(load_settings())
+        assert first.exit_code == ExitCode.PUBLISHED, first.reason
+        day_one_deals = copy.deepcopy(crm.objects["deals"])
+
+        crm.simulate_day(day_one + timedelta(days=7), change_share=0.05)
+        forgotten_deal_owner = plant_forgotten_deal(crm)
+        quotas = write_quotas(crm, data_dir.parent / "quotas.csv", PUBLISHED_TIMEZONE)
+        monkeypatch.setenv("CRM_KPI_QUOTAS", str(quotas.path))
+        monkeypatch.setenv("CRM_KPI_AS_OF", crm.now.isoformat())
+        outcome = run_pipeline(load_settings(), full_refresh=True)
+        assert outcome.exit_code == ExitCode.PUBLISHED, outcome.reason
+    return PublishedRun(
+        outcome, data_dir, crm, day_one, day_one_deals, quotas, forgotten_deal_owner
+    )

@@ -31,7 +31,7 @@ def test_every_published_kpi_table_has_a_worked_query():
 
 @pytest.mark.parametrize("sql", SQL_BLOCKS, ids=lambda sql: sql.split("\n")[0][:40])
 def test_the_query_runs_read_only_and_returns_rows(published_run, sql):
-    _, data_dir = published_run
+    data_dir = published_run.data_dir
     con = duckdb.connect(str(data_dir / "kpi.duckdb"), read_only=True)
     try:
         rows = con.execute(sql).fetchall()

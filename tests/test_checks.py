@@ -157,7 +157,7 @@ BREAKAGES = [
 def test_each_blocking_expectation_fails_on_bad_rows(
     published_run, suite_name, breakage, expectation
 ):
-    _, data_dir = published_run
+    data_dir = published_run.data_dir
     suite = SUITES[suite_name]
     rows = pull(data_dir, suite)
     if rows.empty and breakage is not no_rows:
@@ -173,7 +173,7 @@ def test_each_blocking_expectation_fails_on_bad_rows(
 
 
 def test_a_warning_expectation_warns_without_blocking(published_run):
-    _, data_dir = published_run
+    data_dir = published_run.data_dir
     suite = SUITES["kpi_rep_weekly"]
     outcomes = validate(suite, set_first("team_name", None)(pull(data_dir, suite)), PARAMETERS)
     result = check_result(outcomes)
@@ -215,7 +215,7 @@ def test_every_blocking_expectation_of_the_aggregate_suites_is_shown_failing_per
 
 
 def test_the_quarantine_share_follows_its_setting(published_run):
-    _, data_dir = published_run
+    data_dir = published_run.data_dir
     suite = SUITES["kpi_data_issues"]
     rows = set_first("quarantined_share", 0.04)(pull(data_dir, suite))
     assert not check_result(validate(suite, rows, PARAMETERS)).passed
@@ -225,7 +225,7 @@ def test_the_quarantine_share_follows_its_setting(published_run):
 
 def test_a_warehouse_with_records_the_crm_no_longer_has_only_warns(published_run):
     # Deleted outright in the CRM: incremental syncs cannot see it; the nightly full refresh can.
-    _, data_dir = published_run
+    data_dir = published_run.data_dir
     suite = SUITES["crm_reconciliation"]
     result = check_result(
         validate(suite, set_first("records_not_in_crm", 2)(pull(data_dir, suite)), PARAMETERS)
@@ -234,7 +234,7 @@ def test_a_warehouse_with_records_the_crm_no_longer_has_only_warns(published_run
 
 
 def test_row_counts_compare_against_the_published_file(published_run):
-    _, data_dir = published_run
+    data_dir = published_run.data_dir
     rows = pull(data_dir, SUITES["kpi_row_counts"])
     assert "kpi_rep_weekly" in set(rows.table_name)
     assert "kpi_data_issues" not in set(rows.table_name)  # an empty quarantine is good news

@@ -1,18 +1,15 @@
 """The KPI catalog end to end: demo CRM -> pipeline -> kpi.duckdb, against the CRM's own records.
 
 Expected values come from tests/kpi_oracle.py (plain Python over the demo's records), never from
-the warehouse. Four pipeline runs in all: one for quotas and coaching signals, three for the
-daily snapshot history.
+the warehouse. The tests read the shared published run (two runs a week apart, conftest.py).
 """
 
-import copy
-import csv
 import json
 import os
 import runpy
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,16 +18,13 @@ import pytest
 import yaml
 
 from pipelines.hubspot.objects import CRM_OBJECTS
-from pipelines.runner import ExitCode, run_pipeline
-from pipelines.settings import load_settings
 from pipelines.warehouse import connect, ensure_raw_table
 
-from .conftest import point_at
+from .conftest import PUBLISHED_TIMEZONE
 from .kpi_oracle import (
     SUMMED_QUARTERLY,
     coaching_signals,
     pipeline_snapshot,
-    quarter,
     rep_quarterly,
     rep_weekly,
     stage_conversion,
@@ -40,7 +34,7 @@ from .kpi_oracle import (
 ROOT = Path(__file__).resolve().parent.parent
 DBT_DIR = ROOT / "dbt_project"
 MARTS_YML = DBT_DIR / "models" / "marts" / "_marts__models.yml"
-TIMEZONE = "America/New_York"
+TIMEZONE = PUBLISHED_TIMEZONE
 
 
 def published(data_dir: Path, sql: str) -> list[dict]:
@@ -67,77 +61,16 @@ def assert_rows_match(actual: dict, expected: dict, columns) -> None:
             assert got == pytest.approx(wanted, abs=0.011), column
 
 
-def run(monkeypatch, crm, data_dir, as_of: datetime, **kwargs):
-    monkeypatch.setenv("CRM_KPI_AS_OF", as_of.isoformat())
-    outcome = run_pipeline(load_settings(), **kwargs)
-    assert outcome.exit_code == ExitCode.PUBLISHED, outcome.reason
-    return outcome
-
-
-@pytest.fixture
-def quotas(fresh_crm, tmp_path) -> dict:
-    """A quotas file covering the edge cases: its path, and its rows as (email, quarter) -> amount.
-
-    This quarter: an ordinary quota, one written with an upper-case email, a quota of 0 and a rep
-    without any. Last quarter: a quota equal to what the rep won (nothing remains to cover) and
-    one for the rep who left. And a row for an email no owner has.
-    """
-    crm = fresh_crm.crm
-    now, last = quarter(crm.now, TIMEZONE), quarter(crm.now - timedelta(days=92), TIMEZONE)
-    won = rep_quarterly(crm.objects, crm.owners, crm.pipelines, {}, TIMEZONE)
-    # The rep who won most last quarter met their quota exactly.
-    active = sorted(
-        (o for o in crm.owners if not o["archived"]),
-        key=lambda o: -won.get((o["id"], last), {}).get("won_amount", 0),
-    )
-    leaver = next(o for o in crm.owners if o["archived"])
-    rows = [
-        (active[0]["email"], last, won[active[0]["id"], last]["won_amount"]),
-        (active[1]["email"], now, 250000.0),
-        (active[2]["email"].upper(), now, 180000.5),
-        (active[3]["email"], now, 0.0),
-        (leaver["email"], last, 90000.0),
-        ("nobody@example.com", now, 50000.0),
-    ]
-    path = tmp_path / "quotas.csv"
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["owner_email", "quarter", "quota_amount"])
-        writer.writerows(rows)
-    amounts = {(email, period): amount for email, period, amount in rows}
-    owners = [o["id"] for o in active[:5]]
-    return {"path": path, "amounts": amounts, "owners": owners, "quarters": (now, last)}
-
-
-def test_quarterly_attainment_and_coaching_signals_equal_the_crm(
-    fresh_crm, quotas, tmp_path, monkeypatch
-):
-    crm = fresh_crm.crm
-    # A deal nobody has worked on, past its close date: stalled and overdue for sure.
-    rep = next(o["id"] for o in crm.owners if not o["archived"])
-    opened = crm.now - timedelta(days=20)
-    forgotten = {
-        "dealname": "Forgotten deal",
-        "amount": "777",
-        "dealstage": "qualifiedtobuy",
-        "pipeline": "default",
-        "closedate": (crm.now - timedelta(days=3)).isoformat(),
-        "hubspot_owner_id": rep,
-        "hs_is_closed": "false",
-        "hs_date_entered_qualifiedtobuy": opened.isoformat(),
-    }
-    crm.create("deals", forgotten, at=opened)
-    point_at(monkeypatch, fresh_crm, tmp_path / "data", timezone=TIMEZONE)
-    monkeypatch.setenv("CRM_KPI_QUOTAS", str(quotas["path"]))
-    run(monkeypatch, fresh_crm, tmp_path / "data", crm.now)
-    data_dir = tmp_path / "data"
-
-    expected = rep_quarterly(crm.objects, crm.owners, crm.pipelines, quotas["amounts"], TIMEZONE)
+def test_quarterly_attainment_and_coaching_signals_equal_the_crm(published_run):
+    crm, data_dir, plan = published_run.crm, published_run.data_dir, published_run.quotas
+    expected = rep_quarterly(crm.objects, crm.owners, crm.pipelines, plan.amounts, TIMEZONE)
     rows = {(r["owner_id"], r["quarter"]): r for r in published(data_dir, "from kpi_rep_quarterly")}
     assert_quarters_match(rows, expected)
-    this_quarter, last_quarter = quotas["quarters"]
-    met = rows[quotas["owners"][0], last_quarter]
-    ordinary, upper_case, zero, none = (rows[o, this_quarter] for o in quotas["owners"][1:])
+    met = rows[plan.met, plan.last_quarter]
+    ordinary, upper_case, zero, none = (
+        rows[owner, plan.this_quarter]
+        for owner in (plan.ordinary, plan.upper_case, plan.zero, plan.without)
+    )
     assert met["attainment"] == pytest.approx(1.0) and met["won_amount"] > 0
     assert met["pipeline_coverage"] is None  # nothing remains to cover
     assert ordinary["attainment"] is not None and ordinary["pipeline_coverage"] is not None
@@ -158,6 +91,7 @@ def test_quarterly_attainment_and_coaching_signals_equal_the_crm(
         assert row["team_id"] == want["team_id"]
         assert row["as_of"] == crm.now
         assert_rows_match(row, want, [c for c in want if c != "team_id"])
+    rep = published_run.forgotten_deal_owner
     assert signals[rep]["stalled_deals"] >= 1 and signals[rep]["overdue_deals"] >= 1
     assert_stage_conversion_equals_the_crm(data_dir, crm)
 
@@ -172,34 +106,12 @@ def assert_quarters_match(rows: dict, expected: dict) -> None:
             assert row["quota_amount"] is None and not row["won_amount"] and not row["open_deals"]
 
 
-def test_daily_snapshots_keep_past_days_across_runs_and_a_full_refresh(
-    fresh_crm, tmp_path, monkeypatch
-):
-    crm = fresh_crm.crm
-    data_dir = tmp_path / "data"
-    point_at(monkeypatch, fresh_crm, data_dir, timezone=TIMEZONE)
-    day_one = crm.now
-    run(monkeypatch, fresh_crm, data_dir, day_one)
-    expected_one = pipeline_snapshot(copy.deepcopy(crm.objects), crm.pipelines)
-
-    # The next day: ~1% of records change; the run is incremental (sync and dbt staging).
-    crm.simulate_day(day_one + timedelta(days=1))
-    day_two = crm.now
-    run(monkeypatch, fresh_crm, data_dir, day_two)
-    assert_snapshots(data_dir, {day_one: expected_one, day_two: None}, crm)
-    assert_weekly_equals_the_crm(data_dir, crm)
-    assert_stage_conversion_equals_the_crm(data_dir, crm)
-
-    # Later the same day, after one more change, a full refresh: the day's snapshot is replaced,
-    # the day before stays as it was, though the raw layer and staging are rebuilt from scratch.
-    later = day_two + timedelta(minutes=1)
-    if later.astimezone(ZoneInfo(TIMEZONE)).date() != day_two.astimezone(ZoneInfo(TIMEZONE)).date():
-        later = day_two - timedelta(minutes=1)  # keep to the same local day
-    deal = next(d for d in crm.live("deals") if d["properties"]["hs_is_closed"] == "false")
-    amount = float(deal["properties"].get("amount_in_home_currency") or 0) + 12345
-    crm.update("deals", deal["id"], {"amount_in_home_currency": f"{amount:.2f}"}, at=later)
-    run(monkeypatch, fresh_crm, data_dir, later, full_refresh=True)
-    assert_snapshots(data_dir, {day_one: expected_one, later: None}, crm)
+def test_daily_snapshots_keep_past_days_across_a_full_refresh(published_run):
+    # The first run's day stays as it was, though the second run is a full refresh (raw layer
+    # and staging rebuilt from scratch); the second run's day is the CRM as it is now.
+    crm, data_dir = published_run.crm, published_run.data_dir
+    day_one = pipeline_snapshot({"deals": published_run.day_one_deals}, crm.pipelines)
+    assert_snapshots(data_dir, {published_run.day_one: day_one, crm.now: None}, crm)
     assert_weekly_equals_the_crm(data_dir, crm)
 
 
@@ -257,7 +169,7 @@ def test_kpis_md_is_generated_from_the_dbt_docs():
 
 
 def test_every_published_table_and_column_is_documented(published_run):
-    _, data_dir = published_run
+    data_dir = published_run.data_dir
     documented = {
         m["name"]: [c["name"] for c in m["columns"] if c.get("description")]
         for m in yaml.safe_load(MARTS_YML.read_text())["models"]

@@ -22,7 +22,7 @@ from .kpi_oracle import home_amount, open_pipeline, parse_time, rep_weekly, week
 
 
 def test_a_run_materializes_every_asset_and_check_and_publishes(published_run):
-    outcome, data_dir = published_run
+    outcome, data_dir = published_run.outcome, published_run.data_dir
     assert outcome.exit_code == ExitCode.PUBLISHED, outcome.reason
     result = outcome.dagster_result
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
@@ -35,12 +35,17 @@ def test_a_run_materializes_every_asset_and_check_and_publishes(published_run):
     assert {(e.asset_key, e.check_name) for e in evaluations} == {
         (k.asset_key, k.name) for k in check_keys
     }
-    assert all(e.passed for e in evaluations), [e.description for e in evaluations if not e.passed]
+    # Only the quota for an email no owner has (conftest.write_quotas) may warn, never block.
+    not_passed = [e for e in evaluations if not e.passed]
+    assert not_passed, "the quotas file's unknown email must be reported"
+    for e in not_passed:
+        assert e.severity.value == "WARN", (e.asset_key, e.check_name)
+        assert "quota" in e.asset_key.path[-1] and "owner_id" in e.check_name, e.check_name
     assert (data_dir / "kpi.duckdb").exists()
 
 
 def test_raw_layer_holds_every_record_the_crm_has(published_run, demo_crm):
-    outcome, data_dir = published_run
+    outcome, data_dir = published_run.outcome, published_run.data_dir
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
     for obj in CRM_OBJECTS:
         if obj.name in ("owners", "deal_pipelines"):
@@ -56,7 +61,7 @@ def test_raw_layer_holds_every_record_the_crm_has(published_run, demo_crm):
 
 
 def test_published_rep_weekly_equals_kpis_computed_from_the_crm(published_run, demo_crm):
-    _, data_dir = published_run
+    data_dir = published_run.data_dir
     crm = demo_crm.crm
     expected = rep_weekly(crm.objects, crm.owners, crm.pipelines, "Europe/Berlin")
     assert_rep_weekly_published(data_dir, expected)
@@ -151,7 +156,7 @@ def assert_rep_weekly_published(data_dir: Path, expected: dict) -> None:
 
 
 def test_published_open_pipeline_equals_open_deals_in_the_crm(published_run, demo_crm):
-    _, data_dir = published_run
+    data_dir = published_run.data_dir
     expected = open_pipeline(demo_crm.crm.objects, demo_crm.crm.pipelines)
     con = duckdb.connect(str(data_dir / "kpi.duckdb"), read_only=True)
     rows = con.sql("select * from kpi_open_pipeline").fetchdf()
@@ -172,7 +177,7 @@ def test_published_open_pipeline_equals_open_deals_in_the_crm(published_run, dem
 
 
 def test_published_file_holds_no_email_addresses_or_token(published_run, demo_crm):
-    _, data_dir = published_run
+    data_dir = published_run.data_dir
     from .conftest import TOKEN
 
     con = duckdb.connect(str(data_dir / "kpi.duckdb"), read_only=True)
@@ -287,7 +292,7 @@ def test_each_kind_of_dbt_data_test_fails_on_a_table_broken_its_way(
     demo_crm, published_run, tmp_path, monkeypatch
 ):
     # A copy of the published run's warehouse, broken once per kind of test the build runs.
-    _, data_dir = published_run
+    data_dir = published_run.data_dir
     shutil.copy(data_dir / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
     point_at(monkeypatch, demo_crm, tmp_path, timezone="Europe/Berlin")
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
@@ -338,7 +343,7 @@ def test_a_dbt_build_keeps_only_the_newest_run_folders(
     demo_crm, published_run, tmp_path, monkeypatch
 ):
     # dagster-dbt writes a folder per build into dbt's target: older ones must not pile up.
-    _, data_dir = published_run
+    data_dir = published_run.data_dir
     shutil.copy(data_dir / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
     point_at(monkeypatch, demo_crm, tmp_path, timezone="Europe/Berlin")
     target = DBT_PROJECT_DIR / "target"

@@ -13,7 +13,7 @@ from .test_cli import clean_env, crm_kpi
 
 @pytest.mark.parametrize("file_format", ["parquet", "csv"])
 def test_export_writes_every_published_table(published_run, tmp_path, file_format):
-    _, data_dir = published_run
+    data_dir = published_run.data_dir
     out = tmp_path / "out"
     env = {**clean_env(tmp_path), "CRM_KPI_DATA_DIR": str(data_dir)}
     done = crm_kpi("export", "--format", file_format, "--out", str(out), env=env, cwd=tmp_path)
@@ -42,7 +42,7 @@ def test_export_writes_every_published_table(published_run, tmp_path, file_forma
 
 
 def test_the_run_refreshes_parquet_exports_beside_the_published_file(published_run):
-    _, data_dir = published_run
+    data_dir = published_run.data_dir
     exports = data_dir / "exports"
     published = data_dir / "kpi.duckdb"
     con = duckdb.connect(str(published), read_only=True)
@@ -60,7 +60,7 @@ def test_export_without_a_publication_is_one_line(tmp_path):
 
 
 def test_status_reports_publication_watermarks_and_checks(published_run, tmp_path):
-    _, data_dir = published_run
+    data_dir = published_run.data_dir
     env = {**clean_env(tmp_path), "CRM_KPI_DATA_DIR": str(data_dir)}
     done = crm_kpi("status", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -77,7 +77,7 @@ def test_status_reports_publication_watermarks_and_checks(published_run, tmp_pat
 
 
 def test_status_answers_while_a_run_holds_the_warehouse(published_run, tmp_path):
-    _, data_dir = published_run
+    data_dir = published_run.data_dir
     # A writer in another process, as a pipeline run is: DuckDB then refuses every other open.
     holder = subprocess.Popen(
         [
