@@ -36,6 +36,7 @@ def published_files(published: Path, out_dir: Path) -> dict[str, str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(published), read_only=True)
     try:
+        con.execute("set TimeZone = 'UTC'")  # instants written the same on every machine
         columns = con.execute(
             "select table_name, column_name, data_type from duckdb_columns() "
             "where not internal and schema_name = 'main' order by table_name, column_index"
