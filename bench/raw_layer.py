@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipelines.demo_crm.catalog import PIPELINE_STAGES, RENEWALS_PIPELINE_ID  # noqa: E402
-from pipelines.demo_crm.org import build_pipelines  # noqa: E402
+from demo_crm.catalog import PIPELINE_STAGES, RENEWALS_PIPELINE_ID  # noqa: E402
+from demo_crm.generator.org import build_pipelines  # noqa: E402
 from pipelines.warehouse import ensure_raw_table  # noqa: E402
 
 DAY_ONE = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)

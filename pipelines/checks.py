@@ -1,29 +1,30 @@
 """Great Expectations suites (expectations/*.json) as Dagster asset checks that gate publishing.
 
-Each suite names its asset in `meta.asset` ("marts/kpi_rep_weekly") and may give the `meta.query`
-whose rows it validates; otherwise the asset's whole table. An expectation with severity
-"critical" is blocking: when it fails, the check fails with severity ERROR and Dagster does not
-materialize anything downstream, so nothing is published. "warning" expectations only warn.
+Each suite names its asset in `meta.asset` ("marts/kpi_rep_weekly") and validates that asset's
+table, or the rows of a one-line `meta.query` (a derived column, say); anything longer is a dbt
+model in dbt_project/models/quality/, linted and built like every model. An expectation with
+severity "critical" is blocking: when it fails, the check fails with severity ERROR and Dagster
+does not materialize anything downstream, so nothing is published. "warning" expectations only
+warn.
 
 GX's SQL datasource returns empty results on DuckDB (it fetches after the connection closed), so
 the rows are pulled from DuckDB into a DataFrame and validated with GX's pandas engine. What is
 pulled is bounded: a suite over a table that grows with the CRM (raw records, staging, the
-quarantine list) validates an aggregate that DuckDB computes where the data lies — counts of
-nulls, duplicates, live records, shares — one row per table or object, so a check reads as many
-bytes at 10 million records as at 10 thousand. Only the marts, whose rows are already aggregates
-(a rep's week, a stage's quarter), are validated row by row, so that a failure names the rows.
-(Sampling was the other way to bound memory; it would let a single bad record through, and
-counting is what DuckDB does fastest.)
+quarantine list) validates an aggregate that DuckDB computes where the data lies (a quality
+model's counts of nulls, duplicates, live records, shares), one row per table or object, so a
+check reads as many bytes at 10 million records as at 10 thousand. Only the marts, whose rows
+are already aggregates (a rep's week, a stage's quarter), are validated row by row, so that a
+failure names the rows. (Sampling was the other way to bound memory; it would let a single bad
+record through, and counting is what DuckDB does fastest.)
 
-Values that depend on configuration or on the last publication reach a suite two ways: as DuckDB
-parameters in its query (`$reporting_timezone`) and as GX suite parameters in an expectation
-(`{"$PARAMETER": "max_quarantine_share"}`), both from `check_parameters`. The row counts of the
-currently published kpi.duckdb are there as the relation `publication_row_counts`.
+Values that depend on configuration reach a suite as GX suite parameters in an expectation
+(`{"$PARAMETER": "max_quarantine_share"}`), from `check_parameters`. The row counts of the
+currently published kpi.duckdb, which the warehouse cannot see, are there as the relation
+`publication_row_counts`.
 """
 
 import html
 import json
-import re
 import shutil
 import threading
 from dataclasses import dataclass
@@ -45,11 +46,11 @@ from .settings import Settings, load_settings
 from .warehouse import connect
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "expectations"
-# A raw table not synced for this long means the source stopped reaching the warehouse.
-MAX_HOURS_SINCE_SYNC = 3
 # Tables whose row count may rightly fall to nothing: an empty quarantine list is good news.
 ROW_COUNT_DROP_EXEMPT = ("kpi_data_issues",)
 DATA_DOCS_RUNS_KEPT = 30
+# A suite's own query adds a column or two to a table; computing more is a quality model's job.
+MAX_QUERY_LENGTH = 120
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,11 @@ class Suite:
         definition = json.loads(path.read_text())
         asset = definition["meta"]["asset"].split("/")
         query = definition["meta"].get("query") or f"select * from {'.'.join(asset)}"
+        if "\n" in query or len(query) > MAX_QUERY_LENGTH:
+            raise ValueError(
+                f"{path.name}: meta.query is longer than a line; make it a model in "
+                "dbt_project/models/quality/ and name that model's asset in meta.asset"
+            )
         return cls(definition["name"], AssetKey(asset), query, definition)
 
 
@@ -86,23 +92,21 @@ def check_parameters(settings: Settings) -> dict[str, Any]:
     return {
         "max_quarantine_share": settings.max_quarantine_share,
         "min_row_count_ratio": 1 - settings.max_row_count_drop,
-        "max_hours_since_sync": MAX_HOURS_SINCE_SYNC,
+        "max_hours_since_sync": settings.max_sync_age_hours,
         "reporting_timezone": settings.timezone,
     }
 
 
-def fetch_rows(
-    con, suite: Suite, parameters: dict[str, Any], published_path: Path | None = None
-) -> pd.DataFrame:
+def fetch_rows(con, suite: Suite, published_path: Path | None = None) -> pd.DataFrame:
     """The rows `suite` validates, computed by DuckDB on the open warehouse connection `con`."""
     if "publication_row_counts" in suite.query:
         con.register("publication_row_counts", publication_row_counts(con, published_path))
-    used = set(re.findall(r"\$(\w+)", suite.query))
-    return con.execute(suite.query, {k: v for k, v in parameters.items() if k in used}).df()
+    return con.execute(suite.query).df()
 
 
 def publication_row_counts(con, published_path: Path | None) -> pd.DataFrame:
-    """Rows per marts table now and in the currently published file (0 where it has none)."""
+    """Rows per marts table now and in the currently published file, and their ratio: one row
+    per table the published file has rows of (none before the first publication)."""
     warehouse = _row_counts(
         con, "select table_name from duckdb_tables() where schema_name = 'marts'", "marts"
     )
@@ -116,13 +120,18 @@ def publication_row_counts(con, published_path: Path | None) -> pd.DataFrame:
                 "main",
             )
     names = sorted(
-        (set(warehouse) | set(published)) - set(ROW_COUNT_DROP_EXEMPT) - {"kpi_publication"}
+        n
+        for n, rows in published.items()
+        if rows and n not in ROW_COUNT_DROP_EXEMPT and n != "kpi_publication"
     )
     return pd.DataFrame(
         {
             "table_name": pd.Series(names, dtype=object),
             "warehouse_rows": pd.Series([warehouse.get(n, 0) for n in names], dtype="int64"),
-            "published_rows": pd.Series([published.get(n, 0) for n in names], dtype="int64"),
+            "published_rows": pd.Series([published[n] for n in names], dtype="int64"),
+            "row_count_ratio": pd.Series(
+                [warehouse.get(n, 0) / published[n] for n in names], dtype="float64"
+            ),
         }
     )
 
@@ -299,7 +308,7 @@ def build_suite_check(suite: Suite) -> AssetChecksDefinition:
         settings = load_settings()
         parameters = check_parameters(settings)
         with connect(settings.warehouse_path, read_only=True) as con:
-            rows = fetch_rows(con, suite, parameters, settings.published_path)
+            rows = fetch_rows(con, suite, settings.published_path)
         gx_result, outcomes = validate_suite(suite, rows, parameters)
         write_data_docs(gx_result, suite, context.run.run_id, settings.data_docs_dir)
         result = check_result(outcomes)

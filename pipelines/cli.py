@@ -7,36 +7,67 @@ KPIs are kept).
 
 import argparse
 import os
+import shutil
 import sys
+import textwrap
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from .exit_codes import ExitCode
-from .settings import ConfigError, Settings, load_settings
-
-# Which environment variables each command reads (a .env file in the working directory counts).
-ENV = {
-    "HUBSPOT_ACCESS_TOKEN": "private-app token (required to sync)",
-    "HUBSPOT_BASE_URL": "default https://api.hubapi.com",
-    "CRM_KPI_DATA_DIR": "default ./data: warehouse.duckdb (working) and kpi.duckdb (published)",
-    "CRM_KPI_QUOTAS": "optional CSV owner_email,quarter,quota_amount (quarter as 2026-Q4)",
-    "CRM_KPI_TIMEZONE": "reporting time zone (IANA name), default UTC",
-    "CRM_KPI_RATE_LIMIT": "requests per 10 s, default 100",
-    "CRM_KPI_SEARCH_RATE_LIMIT": "search requests per second, default 4",
-    "CRM_KPI_EXTRA_PROPERTIES": 'custom properties to sync, JSON: {"deals": ["region"]}',
-    "CRM_KPI_AS_OF": "compute the KPIs as of this instant (ISO with offset), default now",
-}
-SYNC_ENV = ["HUBSPOT_ACCESS_TOKEN", "HUBSPOT_BASE_URL", "CRM_KPI_DATA_DIR"]
-SYNC_ENV += ["CRM_KPI_RATE_LIMIT", "CRM_KPI_SEARCH_RATE_LIMIT", "CRM_KPI_EXTRA_PROPERTIES"]
-RUN_ENV = SYNC_ENV + ["CRM_KPI_QUOTAS", "CRM_KPI_TIMEZONE", "CRM_KPI_AS_OF"]
-READ_ENV = ["CRM_KPI_DATA_DIR"]
+from .settings import ConfigError, Settings, load_settings, setting_default, setting_variable
 
 
-def _env_help(names: list[str]) -> str:
+def _reads(*fields: str) -> tuple[str, ...]:
+    """The settings a command reads, by Settings field; a name Settings lacks fails at import."""
+    unknown = [name for name in fields if name not in Settings.model_fields]
+    if unknown:
+        raise ValueError(f"Settings has no field {', '.join(unknown)}")
+    return fields
+
+
+# What each command reads, for its --help (`crm-kpi --help` lists every setting).
+SYNC_READS = _reads(
+    "hubspot_access_token",
+    "hubspot_base_url",
+    "data_dir",
+    "rate_limit",
+    "search_rate_limit",
+    "extra_properties",
+    "max_sync_age_hours",  # the raw layer's freshness and reconciliation checks run with it
+)
+RUN_READS = SYNC_READS + _reads(
+    "quotas", "timezone", "as_of", "max_deal_amount", "max_quarantine_share", "max_row_count_drop"
+)
+# The demo serves its own CRM, with its own token, in place of these.
+DEMO_SERVES = _reads("hubspot_access_token", "hubspot_base_url")
+DEMO_READS = tuple(name for name in RUN_READS if name not in DEMO_SERVES)
+REPORT_READS = _reads("data_dir", "timezone")
+PUBLISHED_READS = _reads("data_dir")
+
+
+def _settings_help(fields: Sequence[str]) -> str | None:
+    """The environment variables behind `fields`, in Settings' order, with meaning and default."""
+    if not fields:
+        return None
+    # Wrapped to the terminal, as argparse wraps its own text.
+    width = min(100, max(60, shutil.get_terminal_size().columns - 2))
     lines = ["environment (a .env file in the working directory is honoured):"]
-    lines += [f"  {name:<26}{ENV[name]}" for name in names]
+    for name in Settings.model_fields:
+        if name not in fields:
+            continue
+        default = setting_default(name)
+        meaning = Settings.model_fields[name].description
+        lines.append(
+            textwrap.fill(
+                f"{meaning}; default {default}" if default else meaning,
+                width,
+                initial_indent=f"  {setting_variable(name):<30}",
+                subsequent_indent=" " * 32,
+            )
+        )
     return "\n".join(lines)
 
 
@@ -60,17 +91,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crm-kpi",
         description=__doc__,
-        epilog=_env_help(list(ENV)),
+        epilog=_settings_help(tuple(Settings.model_fields)),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, summary: str, details: str, env: list[str], handler):
+    def command(name: str, summary: str, details: str, reads: Sequence[str], handler):
         sub = commands.add_parser(
             name,
             help=summary,
             description=f"{summary}.\n\n{details}",
-            epilog=_env_help(env),
+            epilog=_settings_help(reads),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         sub.set_defaults(handler=handler)
@@ -83,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
         "Drives the Dagster asset graph: sync -> dbt build -> quality checks -> publish -> "
         "report and Parquet exports. Exit 0 published, 1 failed, 2 bad configuration, "
         "3 a blocking check failed (the previous kpi.duckdb stays).",
-        RUN_ENV,
+        RUN_READS,
         _cmd_run,
     )
     run.add_argument("--full-refresh", action="store_true", help=full_refresh)
@@ -91,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
         "sync",
         "sync the CRM into the warehouse's raw layer only",
         "Fetches what changed since the last sync (or everything) into warehouse.duckdb.",
-        SYNC_ENV,
+        SYNC_READS,
         _cmd_run,
     )
     sync.add_argument("--full-refresh", action="store_true", help=full_refresh)
@@ -99,12 +130,10 @@ def _parser() -> argparse.ArgumentParser:
         "demo",
         "start the demo CRM on a free port, run against it and write the report",
         "Needs no token: the embedded demo CRM serves realistic data on localhost.",
-        ["CRM_KPI_DATA_DIR", "CRM_KPI_QUOTAS", "CRM_KPI_TIMEZONE", "CRM_KPI_AS_OF"],
+        DEMO_READS,
         _cmd_demo,
     )
-    from .demo_crm.server import add_demo_crm_arguments
-
-    add_demo_crm_arguments(
+    _add_demo_crm_arguments_when_parsed(
         command(
             "demo-crm",
             "serve the demo CRM alone (token demo-token)",
@@ -119,7 +148,7 @@ def _parser() -> argparse.ArgumentParser:
         "One self-contained HTML file (charts inline, works offline, prints): per team and rep, "
         "activity against the team median, pipeline created, bookings against quota, win rate, "
         "coverage, the stage funnel, open pipeline week over week and where support is needed.",
-        ["CRM_KPI_DATA_DIR", "CRM_KPI_TIMEZONE"],
+        REPORT_READS,
         _cmd_report,
     )
     report.add_argument("--team", metavar="NAME", help="only this team (its name or id)")
@@ -133,7 +162,7 @@ def _parser() -> argparse.ArgumentParser:
         "export",
         "write every published table as Parquet or CSV files",
         "One file per table of kpi.duckdb, for BI tools and spreadsheets that do not read DuckDB.",
-        READ_ENV,
+        PUBLISHED_READS,
         _cmd_export,
     )
     export.add_argument("--format", choices=["parquet", "csv"], default="parquet")
@@ -145,7 +174,7 @@ def _parser() -> argparse.ArgumentParser:
         "show the last publication, the sync watermark per object and the last run's checks",
         "Reads kpi.duckdb, the warehouse's sync state and last_run.json; answers while a run "
         "is writing the warehouse (then from the last finished run).",
-        READ_ENV,
+        PUBLISHED_READS,
         _cmd_status,
     )
     return parser
@@ -160,7 +189,7 @@ def _cmd_run(settings: Settings, args) -> int:
 
 
 def _cmd_demo(settings: Settings, args) -> int:
-    from .demo_crm import DemoCrmServer
+    from demo_crm import DemoCrmServer
 
     _preflight(settings)
     with DemoCrmServer() as crm:
@@ -181,7 +210,7 @@ def _write_demo_quotas(crm, settings: Settings) -> Path:
     today = datetime.now(ZoneInfo(settings.timezone)).date()
     this_quarter = (today.year, (today.month - 1) // 3 + 1)
     last_quarter = (today.year, this_quarter[1] - 1) if this_quarter[1] > 1 else (today.year - 1, 4)
-    path = settings.data_dir.resolve() / "demo_quotas.csv"
+    path = settings.demo_quotas_path
     with path.open("w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["owner_email", "quarter", "quota_amount"])
@@ -193,18 +222,37 @@ def _write_demo_quotas(crm, settings: Settings) -> Path:
 
 
 def _cmd_demo_crm(settings: Settings, args) -> int:
-    from .demo_crm.server import serve_from_args
+    from demo_crm import serve_from_args
 
     serve_from_args(args)
     return ExitCode.PUBLISHED
 
 
+def _add_demo_crm_arguments_when_parsed(parser: argparse.ArgumentParser) -> None:
+    """Declare `demo-crm`'s options only once that command is parsed (its --help included).
+
+    They come from the demo CRM, a package of its own that the product never imports: every
+    other command, and `crm-kpi --help`, runs without it.
+    """
+
+    def parse_known_args(
+        args: list[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        from demo_crm import add_demo_crm_arguments
+
+        del parser.parse_known_args  # argparse's own again, now with the options
+        add_demo_crm_arguments(parser)
+        return parser.parse_known_args(args, namespace)
+
+    # argparse hands a subcommand's arguments to that subparser's parse_known_args.
+    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
+
+
 def _cmd_report(settings: Settings, args) -> int:
     from .report.data import ReportError
     from .report.render import write_report
-    from .report_asset import report_path
 
-    out = args.out or report_path(settings)
+    out = args.out or settings.report_path
     _ensure_writable(out.resolve().parent, "the report's directory")
     try:
         report = write_report(settings.published_path, out, settings.timezone, team=args.team)
@@ -216,10 +264,9 @@ def _cmd_report(settings: Settings, args) -> int:
 
 def _cmd_export(settings: Settings, args) -> int:
     from .export import export_tables
-    from .report_asset import exports_dir
 
     _require_published(settings)
-    out = args.out or exports_dir(settings)
+    out = args.out or settings.exports_dir
     _ensure_writable(out, "the export directory")
     written = export_tables(settings.published_path, out, args.format)
     print(f"exported {len(written)} tables as {args.format} to {out}")
@@ -278,8 +325,7 @@ def _run(settings: Settings, full_refresh: bool = False, sync_only: bool = False
 
 def _summarize(outcome, settings: Settings, seconds: float, published: bool = True) -> int:
     """The run's final summary: what was synced, built, checked and published, and how long."""
-    from .report_asset import KPI_REPORT, report_path
-    from .status import check_summary
+    from .report_asset import KPI_REPORT
 
     result = outcome.dagster_result
     materialized = set()
@@ -291,14 +337,11 @@ def _summarize(outcome, settings: Settings, seconds: float, published: bool = Tr
     if result is not None and published:
         materialized = {e.asset_key for e in result.get_asset_materialization_events()}
         marts = sum(1 for key in materialized if key.path[0] == "marts")
-        checks = check_summary(result)
+        checks = outcome.checks
         print(f"marts built: {marts}")
-        print(
-            f"checks: {checks['passed']} passed, {checks['warned']} warned, "
-            f"{checks['failed']} failed"
-        )
-        for name in checks["not_passed"]:
-            print(f"  - {name}")
+        print(f"checks: {checks.passed} passed, {checks.warned} warned, {checks.failed} failed")
+        for check in checks.not_passed:
+            print(f"  - {check}")
     print(f"finished in {seconds:.0f}s")
     if outcome.exit_code != ExitCode.PUBLISHED:
         print(f"crm-kpi: {outcome.reason}", file=sys.stderr)
@@ -310,7 +353,7 @@ def _summarize(outcome, settings: Settings, seconds: float, published: bool = Tr
         print(f"  {table}: {rows} rows")
     _print_last_week(settings)
     if KPI_REPORT in materialized:
-        print(f"\nreport: {report_path(settings)}  (open it in a browser)")
+        print(f"\nreport: {settings.report_path}  (open it in a browser)")
     else:
         print("crm-kpi: the report was not written; see the run log", file=sys.stderr)
     return ExitCode.PUBLISHED

@@ -18,8 +18,8 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 # The dbt installed beside this interpreter, so a venv works without being activated.
 _venv_dbt = Path(sys.executable).with_name("dbt")
-# dagster-dbt gives every dbt invocation a target folder of its own (compiled SQL, dbt.log:
-# ~1.5 MB a build). The newest are kept to debug a run; all of them would fill the disk.
+# Every build gets a folder of its own under the data directory (compiled SQL, dbt.log: ~1.5 MB
+# a build). The newest are kept to debug a run; all of them would fill the disk.
 KEPT_DBT_RUN_FOLDERS = 10
 dbt_cli = DbtCliResource(
     project_dir=dbt_project,
@@ -76,18 +76,20 @@ def kpi_models(context: AssetExecutionContext, dbt: DbtCliResource):
     # reads dbt's event stream and nothing reads the JSON artifacts, whose writing (manifest.json
     # twice, run_results.json) took ~0.6 s of each build on the 10M-activity benchmark.
     build = dbt.cli(
-        ["build", "--exclude-resource-type", "unit_test", "--no-write-json"], context=context
+        ["build", "--exclude-resource-type", "unit_test", "--no-write-json"],
+        context=context,
+        target_path=settings.dbt_runs_dir / context.run.run_id,
     )
     try:
         yield from build.stream()
     finally:
-        forget_old_dbt_run_folders(build.target_path.parent, f"{context.op_def.name}-")
+        forget_old_dbt_run_folders(settings.dbt_runs_dir)
 
 
-def forget_old_dbt_run_folders(target_dir: Path, prefix: str) -> None:
-    """Delete this asset's dbt run folders but the newest KEPT_DBT_RUN_FOLDERS."""
+def forget_old_dbt_run_folders(runs_dir: Path) -> None:
+    """Delete the dbt run folders but the newest KEPT_DBT_RUN_FOLDERS."""
     folders = sorted(
-        (p for p in target_dir.glob(f"{prefix}*") if p.is_dir()),
+        (p for p in runs_dir.iterdir() if p.is_dir()),
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )

@@ -1,4 +1,4 @@
-"""What `crm-kpi` tells the shell (DESIGN.md's contract)."""
+"""What `crm-kpi` tells the shell, as README.md promises under "Against your HubSpot portal"."""
 
 from enum import IntEnum
 

@@ -8,8 +8,10 @@ from dagster import AssetsDefinition, AssetSpec, map_asset_specs
 OWNERS_BY_GROUP = {
     "raw": ["team:data-engineering"],
     "staging": ["team:data-engineering"],
+    "crm": ["team:data-engineering"],
     "intermediate": ["team:data-engineering"],
     "marts": ["team:data-engineering", "team:sales-ops"],
+    "quality": ["team:data-engineering"],
     "publish": ["team:data-engineering"],
     "report": ["team:sales-ops"],
 }

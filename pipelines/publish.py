@@ -11,7 +11,6 @@ reflect, which run, how its checks went and how many records were quarantined.
 
 import os
 import uuid
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,11 +23,13 @@ from dagster import (
     asset,
 )
 
+from .check_outcomes import CheckOutcomes
 from .dbt_assets import kpi_models
 from .settings import load_settings
 from .warehouse import connect
 
 MARTS_SCHEMA = "marts"
+QUALITY_SCHEMA = "quality"
 PUBLISHED_KPIS = AssetKey(["published", "kpi_file"])
 PUBLICATION_TABLE = "kpi_publication"
 PUBLICATION_COLUMNS = """
@@ -43,35 +44,19 @@ PUBLICATION_COLUMNS = """
 """
 
 
-@dataclass(frozen=True)
-class ChecksSummary:
-    passed: int
-    warned: int  # failed, but only with warning severity
-    failed: int  # failed with error severity (blocking)
-
-    @property
-    def status(self) -> str:
-        if self.failed:
-            return "checks_failed"
-        return "passed_with_warnings" if self.warned else "all_checks_passed"
-
-
-def summarize_checks(instance: DagsterInstance, run_id: str) -> ChecksSummary:
-    """Count the asset check evaluations of run `run_id` by outcome."""
-    evaluations = [
+def _logged_check_outcomes(instance: DagsterInstance, run_id: str) -> CheckOutcomes:
+    """How the asset checks of run `run_id` came out, read from the instance's event log."""
+    return CheckOutcomes.from_evaluations(
         entry.dagster_event.event_specific_data
         for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
-    ]
-    failed = [e for e in evaluations if not e.passed]
-    blocking = [e for e in failed if e.severity.value == "ERROR"]
-    return ChecksSummary(len(evaluations) - len(failed), len(failed) - len(blocking), len(blocking))
+    )
 
 
 def publish_marts(
     warehouse_path: Path,
     published_path: Path,
     run_id: str = "manual",
-    checks: ChecksSummary | None = None,
+    checks: CheckOutcomes | None = None,
 ) -> dict[str, int]:
     """Copy every table of the marts schema into a fresh file at `published_path`, with the
     previous publications' kpi_publication rows and this one's.
@@ -79,7 +64,7 @@ def publish_marts(
     Returns:
         Rows per published table.
     """
-    checks = checks or ChecksSummary(0, 0, 0)
+    checks = checks or CheckOutcomes()
     published_path.parent.mkdir(parents=True, exist_ok=True)
     staging_path = published_path.with_name(f".{published_path.name}.{uuid.uuid4().hex}.tmp")
     try:
@@ -116,7 +101,7 @@ def publish_marts(
     return rows
 
 
-def _append_publication(con, published_path: Path, run_id: str, checks: ChecksSummary) -> None:
+def _append_publication(con, published_path: Path, run_id: str, checks: CheckOutcomes) -> None:
     """kpi_publication: the history read from the file being replaced, plus this publication."""
     con.execute(f"create table main.{PUBLICATION_TABLE} ({PUBLICATION_COLUMNS})")
     if published_path.exists():
@@ -156,7 +141,9 @@ def _append_publication(con, published_path: Path, run_id: str, checks: ChecksSu
         {
             "published_at": datetime.now(UTC),
             "run_id": run_id,
-            **{k: v for k, v in asdict(checks).items()},
+            "passed": checks.passed,
+            "warned": checks.warned,
+            "failed": checks.failed,
             "status": checks.status,
         },
     )
@@ -172,14 +159,15 @@ def _fsync(path: Path) -> None:
 
 @asset(
     key=PUBLISHED_KPIS,
-    deps=[key for key in kpi_models.keys if key.path[0] == MARTS_SCHEMA],
+    # The quality models too: the checks on them (reconciliation, quarantine share) must pass.
+    deps=[key for key in kpi_models.keys if key.path[0] in (MARTS_SCHEMA, QUALITY_SCHEMA)],
     group_name="publish",
     kinds={"duckdb"},
     description="kpi.duckdb: the checked KPI marts that BI tools and managers read (read-only).",
 )
 def published_kpi_file(context: AssetExecutionContext) -> MaterializeResult:
     settings = load_settings()
-    checks = summarize_checks(context.instance, context.run.run_id)
+    checks = _logged_check_outcomes(context.instance, context.run.run_id)
     rows = publish_marts(
         settings.warehouse_path, settings.published_path, context.run.run_id, checks
     )

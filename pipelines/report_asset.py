@@ -4,20 +4,11 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 
 from .export import export_tables
 from .publish import PUBLISHED_KPIS
-from .report.render import REPORT_NAME, write_report
-from .settings import Settings, load_settings
+from .report.render import write_report
+from .settings import load_settings
 
 REPORT_GROUP = "report"
 KPI_REPORT = AssetKey(["report", "kpi_report"])
-EXPORTS_DIR = "exports"
-
-
-def report_path(settings: Settings):
-    return settings.data_dir.resolve() / REPORT_NAME
-
-
-def exports_dir(settings: Settings):
-    return settings.data_dir.resolve() / EXPORTS_DIR
 
 
 @asset(
@@ -32,15 +23,15 @@ def exports_dir(settings: Settings):
 )
 def kpi_report(context: AssetExecutionContext) -> MaterializeResult:
     settings = load_settings()
-    report = write_report(settings.published_path, report_path(settings), settings.timezone)
-    exported = export_tables(settings.published_path, exports_dir(settings), "parquet")
+    report = write_report(settings.published_path, settings.report_path, settings.timezone)
+    exported = export_tables(settings.published_path, settings.exports_dir, "parquet")
     context.log.info(f"wrote {report.path} ({report.size_bytes:,} bytes), {len(exported)} exports")
     return MaterializeResult(
         metadata={
             "path": MetadataValue.path(str(report.path)),
             "size_bytes": report.size_bytes,
             "teams": report.teams,
-            "exports": MetadataValue.path(str(exports_dir(settings))),
+            "exports": MetadataValue.path(str(settings.exports_dir)),
             "exported_tables": len(exported),
         }
     )

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from dagster import DagsterInstance, ExecuteInProcessResult
 
+from .check_outcomes import CheckOutcomes
 from .exit_codes import ExitCode
 from .hubspot.client import CrmAuthError, CrmError, HubSpotClient
 from .hubspot.objects import OWNERS
@@ -27,6 +28,7 @@ class RunOutcome:
     published_rows: dict[str, int] = field(default_factory=dict)
     quarantined_records: int | None = None  # left out of the published KPIs, listed in them
     dagster_result: ExecuteInProcessResult | None = None
+    checks: CheckOutcomes | None = None  # None when no Dagster run started
 
 
 def verify_crm_access(settings: Settings) -> None:
@@ -91,6 +93,7 @@ def interpret(result: ExecuteInProcessResult, expect_publication: bool = True) -
                 k.removeprefix("rows_"): v for k, v in metadata.items() if k.startswith("rows_")
             }
             quarantined = metadata.get("quarantined_records")
+    checks = CheckOutcomes.from_evaluations(result.get_asset_check_evaluations())
     outcome = RunOutcome(
         ExitCode.PUBLISHED,
         "published",
@@ -100,17 +103,15 @@ def interpret(result: ExecuteInProcessResult, expect_publication: bool = True) -
         published_rows,
         quarantined,
         result,
+        checks,
     )
     if published_rows or (result.success and not expect_publication):
         return outcome
-    blocked = [
-        f"{e.asset_key.to_user_string()} {e.check_name}: {e.description}"
-        for e in result.get_asset_check_evaluations()
-        if not e.passed and e.severity.value == "ERROR"
-    ]
-    if blocked:
+    if checks.blocking_failures:
         outcome.exit_code = ExitCode.CHECK_FAILED
-        outcome.reason = "blocking check failed, previous KPIs kept: " + " | ".join(blocked)
+        outcome.reason = "blocking check failed, previous KPIs kept: " + " | ".join(
+            checks.blocking_failures
+        )
         return outcome
     failures = [_root_cause(e.step_failure_data.error) for e in result.get_step_failure_events()]
     auth = [message for cls_name, message in failures if cls_name == CrmAuthError.__name__]

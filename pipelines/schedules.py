@@ -13,6 +13,7 @@ from dagster import (
 )
 
 from .hubspot.objects import CRM_OBJECTS
+from .settings import load_settings
 from .sync_assets import RAW_GROUP, SyncConfig, raw_asset_key
 
 # sync -> dbt build -> checks -> publish, as one run.
@@ -54,13 +55,16 @@ nightly_full_run = ScheduleDefinition(
     description="Full refresh of the raw layer, then the KPIs: sweeps out deleted records.",
 )
 
-# A raw table not refreshed for three hours means the hourly runs are failing or stopped.
+# A raw table not refreshed for CRM_KPI_MAX_SYNC_AGE_HOURS means the hourly runs are failing or
+# stopped. The setting is read when the definitions load, so the daemon and the UI see a change
+# once the code location is reloaded.
 # Dagster 1.12 supersedes freshness checks with FreshnessPolicy, which is still a preview that
 # must be switched on per instance; the checks work everywhere and show in the UI as checks.
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*is superseded.*")
     raw_freshness_checks = build_last_update_freshness_checks(
-        assets=[raw_asset_key(o.name) for o in CRM_OBJECTS], lower_bound_delta=timedelta(hours=3)
+        assets=[raw_asset_key(o.name) for o in CRM_OBJECTS],
+        lower_bound_delta=timedelta(hours=load_settings().max_sync_age_hours),
     )
     raw_freshness_sensor = build_sensor_for_freshness_checks(
         freshness_checks=raw_freshness_checks, name="raw_freshness_sensor"

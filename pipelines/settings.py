@@ -20,35 +20,87 @@ class Settings(BaseSettings):
     # An empty variable counts as unset, as a shell user expects of `export X=`.
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
-    hubspot_access_token: SecretStr | None = Field(default=None, repr=False)
-    hubspot_base_url: str = "https://api.hubapi.com"
-    data_dir: Path = Field(default=Path("data"), validation_alias="CRM_KPI_DATA_DIR")
-    quotas: Path | None = Field(default=None, validation_alias="CRM_KPI_QUOTAS")
-    timezone: str = Field(default="UTC", validation_alias="CRM_KPI_TIMEZONE")
-    # The instant the KPIs are computed as of (today's snapshot, "last 14 days"); default: now.
-    # Set it to replay a past day, as the tests do.
-    as_of: datetime | None = Field(default=None, validation_alias="CRM_KPI_AS_OF")
-    # The account's request budget per 10 s (HubSpot: 100 Free/Starter, 190 Pro/Enterprise,
-    # 250 with the limit-increase pack) and search's per second (documented 5; 4 is safe).
-    rate_limit: int = Field(default=100, gt=0, validation_alias="CRM_KPI_RATE_LIMIT")
-    search_rate_limit: int = Field(default=4, gt=0, validation_alias="CRM_KPI_SEARCH_RATE_LIMIT")
-    # Custom properties to sync as well, per object: {"deals": ["region"], "contacts": [...]}.
+    # Every field has a one-line description: `crm-kpi --help` lists them, and README's settings
+    # tables say the same (tests/test_cli.py holds the two to the fields).
+    hubspot_access_token: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        description="private-app token (required to sync; read only from the environment or .env)",
+    )
+    hubspot_base_url: str = Field(default="https://api.hubapi.com", description="the API's address")
+    data_dir: Path = Field(
+        default=Path("data"),
+        validation_alias="CRM_KPI_DATA_DIR",
+        description="holds warehouse.duckdb (working) and kpi.duckdb (published)",
+    )
+    quotas: Path | None = Field(
+        default=None,
+        validation_alias="CRM_KPI_QUOTAS",
+        description="CSV owner_email,quarter,quota_amount (quarter as 2026-Q4)",
+    )
+    timezone: str = Field(
+        default="UTC",
+        validation_alias="CRM_KPI_TIMEZONE",
+        description="reporting time zone (IANA name); weeks start on Monday there",
+    )
+    # The instant of today's snapshot and of "last 14 days"; the tests pin it to replay a day.
+    as_of: datetime | None = Field(
+        default=None,
+        validation_alias="CRM_KPI_AS_OF",
+        description="compute the KPIs as of this instant (ISO with offset) instead of now",
+    )
+    # HubSpot also sells a limit-increase pack (250 per 10 s); search is documented at 5 per
+    # second, and 4 is safe.
+    rate_limit: int = Field(
+        default=100,
+        gt=0,
+        validation_alias="CRM_KPI_RATE_LIMIT",
+        description="the app's request budget per 10 s (HubSpot: 100 Free/Starter, "
+        "190 Pro/Enterprise)",
+    )
+    search_rate_limit: int = Field(
+        default=4,
+        gt=0,
+        validation_alias="CRM_KPI_SEARCH_RATE_LIMIT",
+        description="search requests per second (HubSpot allows about 5 per account)",
+    )
     extra_properties: dict[str, list[str]] = Field(
-        default_factory=dict, validation_alias="CRM_KPI_EXTRA_PROPERTIES"
+        default_factory=dict,
+        validation_alias="CRM_KPI_EXTRA_PROPERTIES",
+        description='custom properties to sync too, as JSON: {"deals": ["region"]}',
     )
 
-    # Quality gate (README, "Quality gate"). A deal above max_deal_amount (company currency) is a
-    # typo and is quarantined; more quarantined records than max_quarantine_share of an object's
-    # live records, or a table losing more than max_row_count_drop of the rows it had in the last
-    # publication, is systemic and blocks publishing.
+    # Quality gate (README, "Quality gate"): an absurd deal is a typo and is quarantined; too
+    # many quarantined records, a table losing too many of its published rows or a source gone
+    # stale is systemic and blocks publishing.
     max_deal_amount: int = Field(
-        default=100_000_000, gt=0, validation_alias="CRM_KPI_MAX_DEAL_AMOUNT"
+        default=100_000_000,
+        gt=0,
+        validation_alias="CRM_KPI_MAX_DEAL_AMOUNT",
+        description="a deal above this (company currency) is quarantined as absurd",
     )
     max_quarantine_share: float = Field(
-        default=0.01, ge=0, le=1, validation_alias="CRM_KPI_MAX_QUARANTINE_SHARE"
+        default=0.01,
+        ge=0,
+        le=1,
+        validation_alias="CRM_KPI_MAX_QUARANTINE_SHARE",
+        description="share of an object's live records that may be quarantined before the run "
+        "blocks",
     )
     max_row_count_drop: float = Field(
-        default=0.5, ge=0, le=1, validation_alias="CRM_KPI_MAX_ROW_COUNT_DROP"
+        default=0.5,
+        ge=0,
+        le=1,
+        validation_alias="CRM_KPI_MAX_ROW_COUNT_DROP",
+        description="share of a KPI table's published rows it may lose in one run "
+        "(1 accepts any drop)",
+    )
+    max_sync_age_hours: float = Field(
+        default=3,
+        gt=0,
+        validation_alias="CRM_KPI_MAX_SYNC_AGE_HOURS",
+        description="a raw table not synced for this long blocks publishing; the freshness "
+        "checks and raw_freshness_sensor alarm too",
     )
 
     @field_validator("timezone")
@@ -111,12 +163,53 @@ class Settings(BaseSettings):
         """dbt's log of the last run started from the CLI."""
         return self.data_dir.resolve() / "logs" / "last_run.log"
 
+    @cached_property
+    def last_run_path(self) -> Path:
+        """How the last run started from the CLI went, for `crm-kpi status`."""
+        return self.data_dir.resolve() / "last_run.json"
+
+    @cached_property
+    def report_path(self) -> Path:
+        """The managers' HTML report, rewritten after each publication."""
+        return self.data_dir.resolve() / "kpi_report.html"
+
+    @cached_property
+    def exports_dir(self) -> Path:
+        """Every published table as a file: Parquet after each publication, or `crm-kpi export`."""
+        return self.data_dir.resolve() / "exports"
+
+    @cached_property
+    def demo_quotas_path(self) -> Path:
+        """The quotas `crm-kpi demo` writes for its reps when CRM_KPI_QUOTAS is not set."""
+        return self.data_dir.resolve() / "demo_quotas.csv"
+
+    @cached_property
+    def dbt_runs_dir(self) -> Path:
+        """dbt's folder per build (compiled SQL, dbt.log); the newest are kept."""
+        return self.data_dir.resolve() / "dbt"
+
     def access_token(self) -> str:
         if self.hubspot_access_token is None or not self.hubspot_access_token.get_secret_value():
             raise ConfigError(
                 "HUBSPOT_ACCESS_TOKEN is not set: create a HubSpot private app and export its token"
             )
         return self.hubspot_access_token.get_secret_value()
+
+
+def setting_variable(field: str) -> str:
+    """The environment variable that sets `field`: its alias, else its name upper-cased."""
+    alias = Settings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else field.upper()
+
+
+def setting_default(field: str) -> str | None:
+    """`field`'s default as `--help` and the README show it; None when unset means nothing."""
+    value = Settings.model_fields[field].get_default(call_default_factory=True)
+    if value is None or value == {}:
+        return None
+    if isinstance(value, Path) and not value.is_absolute():
+        return f"./{value}"  # relative to the working directory, as a shell user writes it
+    return str(value)
 
 
 def load_settings() -> Settings:

@@ -8,38 +8,18 @@ sync state as it stood then), and `status` falls back to it while a run holds th
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from .settings import Settings
 
-LAST_RUN_FILE = "last_run.json"
-
-
-def last_run_path(settings: Settings) -> Path:
-    return settings.data_dir.resolve() / LAST_RUN_FILE
-
-
-def check_summary(result) -> dict[str, Any]:
-    """Asset-check outcomes of a Dagster run: passed, warned (failed, not blocking), failed."""
-    summary: dict[str, Any] = {"passed": 0, "warned": 0, "failed": 0, "not_passed": []}
-    for evaluation in result.get_asset_check_evaluations():
-        if evaluation.passed:
-            summary["passed"] += 1
-            continue
-        blocking = evaluation.severity.value == "ERROR"
-        summary["failed" if blocking else "warned"] += 1
-        summary["not_passed"].append(
-            f"{evaluation.asset_key.to_user_string()} {evaluation.check_name}"
-            f" ({'failed' if blocking else 'warned'})"
-        )
-    return summary
+if TYPE_CHECKING:  # importing Dagster takes seconds; `crm-kpi status` answers without it
+    from .check_outcomes import CheckOutcomes
 
 
 def record_run(settings: Settings, outcome, started_at: datetime, finished_at: datetime) -> None:
     """Leave the run's result beside the data for `crm-kpi status` (a run never fails on it)."""
-    result = outcome.dagster_result
     record = {
         "started_at": started_at.isoformat(),
         "finished_at": finished_at.isoformat(),
@@ -47,17 +27,26 @@ def record_run(settings: Settings, outcome, started_at: datetime, finished_at: d
         "outcome": outcome.reason,
         "records": outcome.records,
         "fetched": outcome.fetched,
-        "checks": check_summary(result) if result is not None else None,
+        "checks": _checks_record(outcome.checks) if outcome.checks is not None else None,
         "published_tables": len(outcome.published_rows),
         "sync_state": read_sync_state(settings.warehouse_path),
     }
-    path = last_run_path(settings)
+    path = settings.last_run_path
     staging = path.with_suffix(".json.tmp")
     try:
         staging.write_text(json.dumps(record, indent=2, default=str))
         staging.replace(path)
     except OSError:
         staging.unlink(missing_ok=True)
+
+
+def _checks_record(checks: "CheckOutcomes") -> dict[str, Any]:
+    return {
+        "passed": checks.passed,
+        "warned": checks.warned,
+        "failed": checks.failed,
+        "not_passed": list(checks.not_passed),
+    }
 
 
 def read_sync_state(warehouse_path: Path) -> list[dict[str, Any]]:
@@ -110,7 +99,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
     else:
         status["published"] = None
 
-    last_run = last_run_path(settings)
+    last_run = settings.last_run_path
     status["last_run"] = json.loads(last_run.read_text()) if last_run.exists() else None
     try:
         status["sync_state"] = read_sync_state(settings.warehouse_path)

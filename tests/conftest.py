@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.demo_crm import DemoCrmServer
+from demo_crm import DemoCrmServer, simulate_day
 from pipelines.runner import ExitCode, RunOutcome, run_pipeline
 from pipelines.settings import load_settings
 
@@ -152,7 +152,7 @@ def published_run(demo_crm, tmp_path_factory) -> PublishedRun:
         assert first.exit_code == ExitCode.PUBLISHED, first.reason
         day_one_deals = copy.deepcopy(crm.objects["deals"])
 
-        crm.simulate_day(day_one + timedelta(days=7), change_share=0.05)
+        simulate_day(crm, day_one + timedelta(days=7), change_share=0.05)
         forgotten_deal_owner = plant_forgotten_deal(crm)
         quotas = write_quotas(crm, data_dir.parent / "quotas.csv", PUBLISHED_TIMEZONE)
         monkeypatch.setenv("CRM_KPI_QUOTAS", str(quotas.path))

@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.settings import Settings, setting_default, setting_variable
+
 from .conftest import TOKEN
+
+README = Path(__file__).parent.parent / "README.md"
 
 
 def crm_kpi(*args: str, env: dict[str, str], cwd) -> subprocess.CompletedProcess:
@@ -148,7 +152,12 @@ def test_help_says_what_each_command_does_and_which_variables_it_reads(tmp_path)
     assert "Exit codes" in done.stdout and "CRM_KPI_TIMEZONE" in done.stdout
     reads = {
         "run": ["HUBSPOT_ACCESS_TOKEN", "CRM_KPI_DATA_DIR", "CRM_KPI_QUOTAS", "CRM_KPI_TIMEZONE"],
-        "sync": ["HUBSPOT_ACCESS_TOKEN", "HUBSPOT_BASE_URL", "CRM_KPI_RATE_LIMIT"],
+        "sync": [
+            "HUBSPOT_ACCESS_TOKEN",
+            "HUBSPOT_BASE_URL",
+            "CRM_KPI_RATE_LIMIT",
+            "CRM_KPI_MAX_SYNC_AGE_HOURS",
+        ],
         "report": ["CRM_KPI_DATA_DIR", "CRM_KPI_TIMEZONE"],
         "export": ["CRM_KPI_DATA_DIR"],
         "status": ["CRM_KPI_DATA_DIR"],
@@ -159,3 +168,20 @@ def test_help_says_what_each_command_does_and_which_variables_it_reads(tmp_path)
         assert "environment" in done.stdout, command
         for variable in variables:
             assert variable in done.stdout, (command, variable)
+
+
+def readme_settings() -> dict[str, tuple[str, str]]:
+    """README's settings tables: variable -> (default, meaning), without markdown's backticks."""
+    rows = re.findall(r"^\| `([A-Z_]+)` \| (.+?) \| (.+) \|$", README.read_text(), re.MULTILINE)
+    return {name: (default.strip("`"), meaning.replace("`", "")) for name, default, meaning in rows}
+
+
+def test_every_setting_is_in_the_help_and_the_readme(tmp_path):
+    done = crm_kpi("--help", env=clean_env(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    settings = {}
+    for field, info in Settings.model_fields.items():
+        variable = setting_variable(field)
+        assert re.search(rf"^  {variable} ", done.stdout, re.MULTILINE), variable
+        settings[variable] = (setting_default(field) or "—", info.description)
+    assert readme_settings() == settings

@@ -13,7 +13,7 @@ import requests
 
 from .browser import PageLog, launch
 
-LAYERS = {"raw", "staging", "intermediate", "marts", "publish", "report"}
+LAYERS = {"raw", "staging", "crm", "intermediate", "marts", "quality", "publish", "report"}
 
 
 def free_port() -> int:

@@ -13,9 +13,10 @@ def test_definitions_hold_the_whole_value_chain():
     assert {AssetKey(["raw", o.name]) for o in CRM_OBJECTS} <= keys
     assert {AssetKey(["marts", "kpi_rep_weekly"]), AssetKey(["marts", "kpi_open_pipeline"])} <= keys
     assert AssetKey(["published", "kpi_file"]) in keys
-    # publishing waits for every mart
-    marts = {k for k in keys if k.path[0] == "marts"}
-    assert graph.get(AssetKey(["published", "kpi_file"])).parent_keys == marts
+    # publishing waits for every mart and every quality model (the checks on them must pass)
+    gated = {k for k in keys if k.path[0] in ("marts", "quality")}
+    assert {k.path[0] for k in gated} == {"marts", "quality"}
+    assert graph.get(AssetKey(["published", "kpi_file"])).parent_keys == gated
     # dbt sources are the sync's raw assets, not separate external assets
     assert graph.get(AssetKey(["staging", "stg_hubspot__deals"])).parent_keys == {
         AssetKey(["raw", "deals"])
@@ -24,13 +25,15 @@ def test_definitions_hold_the_whole_value_chain():
 
 def test_quality_checks_are_blocking_asset_checks_on_their_assets():
     checks = {(k.asset_key, k.name) for k in defs.resolve_asset_graph().asset_check_keys}
-    assert (AssetKey(["raw", "deals"]), "raw_deals") in checks
+    assert (AssetKey(["quality", "qa_raw_records"]), "raw_records") in checks
     assert (AssetKey(["marts", "kpi_rep_weekly"]), "kpi_rep_weekly") in checks
     assert (AssetKey(["marts", "kpi_open_pipeline"]), "kpi_open_pipeline") in checks
-    # the quality gate: quarantine share, reconciliation, row counts against the publication
-    assert (AssetKey(["marts", "kpi_data_issues"]), "kpi_data_issues") in checks
-    assert (AssetKey(["raw", "deals"]), "crm_reconciliation") in checks
-    assert (AssetKey(["marts", "kpi_rep_weekly"]), "kpi_rep_weekly_won_amount") in checks
+    # the quality gate: quarantine share, reconciliation, row counts against the publication,
+    # each on the quality model that computes what it validates
+    assert (AssetKey(["quality", "qa_kpi_data_issues"]), "kpi_data_issues") in checks
+    assert (AssetKey(["quality", "qa_crm_reconciliation"]), "crm_reconciliation") in checks
+    won_amount = AssetKey(["quality", "qa_kpi_rep_weekly_won_amount"])
+    assert (won_amount, "kpi_rep_weekly_won_amount") in checks
     assert (AssetKey(["marts", "kpi_rep_weekly"]), "kpi_row_counts") in checks
     for check in quality_checks:
         for spec in check.check_specs:
@@ -73,7 +76,9 @@ def test_the_report_follows_publication_and_the_exposures_name_their_marts():
     exposures = {e["name"]: e for e in manifest["exposures"].values()}
     assert exposures.keys() == {"kpi_report", "kpi_bi_file"}
     published_marts = {
-        k.path[1] for k in graph.get(AssetKey(["published", "kpi_file"])).parent_keys
+        k.path[1]
+        for k in graph.get(AssetKey(["published", "kpi_file"])).parent_keys
+        if k.path[0] == "marts"
     }
     for exposure in exposures.values():
         depends_on = {node.split(".")[-1] for node in exposure["depends_on"]["nodes"]}

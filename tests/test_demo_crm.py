@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from pipelines.demo_crm import DemoCrm, DemoCrmServer, generate_demo_data
+from demo_crm import DemoCrm, DemoCrmServer, generate_demo_data
 from pipelines.hubspot.objects import CRM_OBJECTS
 
 NOW = datetime(2026, 10, 5, 14, 3, 11, 123000, tzinfo=UTC)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from pipelines.demo_crm import DemoCrmServer, add_demo_crm_arguments, generate_demo_data
+from demo_crm import DemoCrmServer, add_demo_crm_arguments, generate_demo_data
 from tests.test_demo_crm import assert_error, search
 
 NOW = datetime(2026, 10, 5, 14, 3, 11, 123000, tzinfo=UTC)
@@ -115,7 +115,7 @@ def test_cli_arguments_and_a_server_in_another_process():
 
     code = (
         "import argparse, sys\n"
-        "from pipelines.demo_crm import add_demo_crm_arguments, serve_from_args\n"
+        "from demo_crm import add_demo_crm_arguments, serve_from_args\n"
         "parser = argparse.ArgumentParser()\n"
         "add_demo_crm_arguments(parser)\n"
         "serve_from_args(parser.parse_args(sys.argv[1:]))\n"

@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from pipelines.hubspot.objects import CRM_OBJECTS
-from pipelines.warehouse import connect, ensure_raw_table
+from pipelines.hubspot.reconcile import ensure_crm_counts_table
+from pipelines.warehouse import connect, ensure_raw_schema, ensure_raw_table
 
 from .conftest import PUBLISHED_TIMEZONE
 from .kpi_oracle import (
@@ -198,7 +199,8 @@ def test_dbt_unit_tests_prove_every_formula(tmp_path):
     `dbt docs generate` runs too: the docs site is where the definitions are read beside lineage.
     """
     with connect(tmp_path / "warehouse.duckdb") as con:
-        con.execute("create schema raw")
+        ensure_raw_schema(con)
+        ensure_crm_counts_table(con)
         for obj in CRM_OBJECTS:
             ensure_raw_table(con, obj.name)
     env = os.environ | {

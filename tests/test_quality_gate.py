@@ -15,7 +15,7 @@ import duckdb
 import pytest
 from dagster import instance_for_test
 
-from pipelines.demo_crm import DemoCrmServer
+from demo_crm import DemoCrmServer
 from pipelines.runner import ExitCode, RunOutcome, run_pipeline
 from pipelines.settings import load_settings
 

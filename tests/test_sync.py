@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import duckdb
 import pytest
 
+from demo_crm import simulate_day
 from pipelines.hubspot.client import CrmError, HubSpotClient
 from pipelines.hubspot.objects import CRM_OBJECTS
 from pipelines.hubspot.sync import sync_crm
@@ -70,7 +71,7 @@ def test_incremental_after_a_day_of_selling_equals_a_full_sync_and_the_crm(fresh
     assert {r.mode for r in first.values()} == {"full"}
     full_requests = len(fresh_crm.requests)
 
-    changed = fresh_crm.crm.simulate_day(change_share=0.05)
+    changed = simulate_day(fresh_crm.crm, change_share=0.05)
     assert changed["deals"]["updated"] and any(c["archived"] for c in changed.values())
     fresh_crm.clear_requests()
     second = sync_into(tmp_path / "a.duckdb", fresh_crm)
@@ -141,7 +142,7 @@ def test_a_failure_past_the_retry_budget_names_the_object_and_commits_nothing(fr
     db = tmp_path / "w.duckdb"
     sync_into(db, fresh_crm)
     before = raw_versions(db)
-    fresh_crm.crm.simulate_day(change_share=0.05)
+    simulate_day(fresh_crm.crm, change_share=0.05)
     fresh_crm.inject_faults(status=502, count=50, path_prefix="/crm/v3/objects/deals")
 
     with pytest.raises(CrmError) as failure:
@@ -169,7 +170,7 @@ def test_the_budget_keeps_a_sync_under_the_servers_limit(fresh_crm, tmp_path):
     fresh_crm.max_search_requests_per_s = 3
     db = tmp_path / "w.duckdb"
     sync_into(db, fresh_crm)
-    fresh_crm.crm.simulate_day(change_share=0.05)
+    simulate_day(fresh_crm.crm, change_share=0.05)
     from pipelines.hubspot.ratelimit import RateLimiter
 
     search_budget = RateLimiter(3, 1.0)
@@ -205,7 +206,7 @@ def test_kill_9_mid_sync_loses_and_duplicates_nothing(
     db = tmp_path / "warehouse.duckdb"
     if incremental:
         sync_into(db, fresh_crm)
-        fresh_crm.crm.simulate_day(change_share=0.2)
+        simulate_day(fresh_crm.crm, change_share=0.2)
     fresh_crm.clear_requests()
     fresh_crm.inject_faults(kind="delay", delay=0.01, count=100_000)  # slow enough to aim at
     sync = subprocess.Popen(

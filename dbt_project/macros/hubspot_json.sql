@@ -65,11 +65,13 @@
 {%- endmacro %}
 
 
--- A list literal of SQL strings, e.g. ['a', 'b']::varchar [].
-{% macro varchar_list(values) -%}
-    [
-        {%- for value in values -%}
-            '{{ value | replace("'", "''") }}'{{ ', ' if not loop.last }}
-        {%- endfor -%}
-    ]::varchar []
+-- HubSpot's engagement objects, each with the activity type it is and the SQL (over its staging
+-- model) saying whether it was completed: a meeting held, a task done; calls and emails have none.
+{% macro hubspot_engagements() -%}
+    {{ return({
+        'calls': ('call', 'cast(null as boolean)'),
+        'emails': ('email', 'cast(null as boolean)'),
+        'meetings': ('meeting', "meeting_outcome = 'COMPLETED'"),
+        'tasks': ('task', "task_status = 'COMPLETED'"),
+    }) }}
 {%- endmacro %}

@@ -11,12 +11,14 @@
 
 
 -- Pre-hook: a full sync replaces the whole raw table (every row newly loaded), and records the
--- CRM has purged are gone from it. Forget every staged row then, so none of those lingers here.
-{% macro forget_staged_rows_if_raw_reloaded(raw_relation) -%}
+-- CRM has purged are gone from it. Forget every row of this incremental model then, so none of
+-- those lingers here: `upstream` is what the model stages from (a raw table, or a contract
+-- model over staged rows), `loaded_at` the sync's load time in both.
+{% macro forget_rows_if_reloaded(upstream) -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
         where
-            (select min(loaded_at) from {{ raw_relation }})
+            (select min(loaded_at) from {{ upstream }})
             > (select max(loaded_at) from {{ this }})
     {%- endif -%}
 {%- endmacro %}

@@ -29,7 +29,6 @@ class RateLimiter:
         self._sent: deque[float] = deque()
         self._paused_until = 0.0
         self._lock = threading.Lock()
-        self.waited_s = 0.0
 
     def acquire(self) -> None:
         """Block until one more request fits in the budget, then count it."""
@@ -46,7 +45,6 @@ class RateLimiter:
                     return
                 if wait <= 0:
                     wait = self._sent[0] + self.period_s - now
-            self.waited_s += wait
             time.sleep(wait)
 
     def observe(self, headers: dict[str, str]) -> None:

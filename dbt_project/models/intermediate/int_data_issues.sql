@@ -8,58 +8,22 @@
 
 with
 
-deals as (
-
-    select * from {{ ref('stg_hubspot__deals') }}
-
-),
-
 owners as (
 
-    select * from {{ ref('stg_hubspot__owners') }}
+    select * from {{ ref('crm_owners') }}
 
 ),
 
 -- NOT MATERIALIZED: these two are read twice each, and copying ten million rows to share them
--- cost more than scanning the staging tables twice (measured: ~0.9 s against ~0.5 s a build).
-engagements as not materialized (
+-- cost more than scanning the tables twice (measured: ~0.9 s against ~0.5 s a build).
+live_activities as not materialized (
 
     select
-        'calls' as object_type,
-        engagement_id as record_id,
+        crm_object,
+        activity_id,
         owner_id,
-        occurred_at
-    from {{ ref('stg_hubspot__calls') }}
-    where not is_archived
-
-    union all
-
-    select
-        'emails' as object_type,
-        engagement_id as record_id,
-        owner_id,
-        occurred_at
-    from {{ ref('stg_hubspot__emails') }}
-    where not is_archived
-
-    union all
-
-    select
-        'meetings' as object_type,
-        engagement_id as record_id,
-        owner_id,
-        occurred_at
-    from {{ ref('stg_hubspot__meetings') }}
-    where not is_archived
-
-    union all
-
-    select
-        'tasks' as object_type,
-        engagement_id as record_id,
-        owner_id,
-        occurred_at
-    from {{ ref('stg_hubspot__tasks') }}
+        occurred_on
+    from {{ ref('crm_activities') }}
     where not is_archived
 
 ),
@@ -67,16 +31,13 @@ engagements as not materialized (
 live_deals as not materialized (
 
     select
+        crm_object,
         deal_id,
         owner_id,
-        amount_text,
-        amount_in_home_currency_text,
-        amount,
-        amount_in_home_currency,
-        coalesce(amount_in_home_currency, amount) as amount_home,
-        created_at,
-        closed_at
-    from deals
+        amount_home,
+        has_malformed_amount,
+        is_closed_before_created
+    from {{ ref('crm_deals') }}
     where not is_archived
 
 ),
@@ -84,16 +45,10 @@ live_deals as not materialized (
 deal_issues as (
 
     select
+        crm_object as object_type,
         deal_id as record_id,
         case
-            -- The amount is text that is not a number ("TBD", "12k"): staging read it as null.
-            when
-                (amount_text is not null and amount is null)
-                or (
-                    amount_in_home_currency_text is not null
-                    and amount_in_home_currency is null
-                )
-                then 'amount_not_a_number'
+            when has_malformed_amount then 'amount_not_a_number'
             when amount_home < 0 then 'negative_amount'
             when amount_home > {{ var('max_deal_amount') }} then 'absurd_amount'
         end as issue
@@ -101,40 +56,40 @@ deal_issues as (
 
     union all
 
-    -- Compared as UTC days: HubSpot's date picker stores a close date at midnight, so a deal
-    -- created at 14:00 and closed "today" has a close instant before its create instant.
     select
+        crm_object as object_type,
         deal_id as record_id,
         'closed_before_created' as issue
     from live_deals
-    where cast(timezone('UTC', closed_at) as date) < cast(timezone('UTC', created_at) as date)
+    where is_closed_before_created
 
 ),
 
-engagement_issues as (
+activity_issues as (
 
+    -- No day to count the activity on.
     select
-        object_type,
-        record_id,
+        crm_object as object_type,
+        activity_id as record_id,
         'missing_timestamp' as issue
-    from engagements
-    where occurred_at is null
+    from live_activities
+    where occurred_on is null
 
 ),
 
 owned_records as (
 
     select
-        'deals' as object_type,
+        crm_object as object_type,
         deal_id as record_id,
         owner_id
     from live_deals
     union all
     select
-        object_type,
-        record_id,
+        crm_object as object_type,
+        activity_id as record_id,
         owner_id
-    from engagements
+    from live_activities
 
 ),
 
@@ -157,14 +112,10 @@ unknown_owner_issues as (
 
 issues as (
 
-    select
-        'deals' as object_type,
-        record_id,
-        issue
-    from deal_issues
+    select * from deal_issues
     where issue is not null
     union all
-    select * from engagement_issues
+    select * from activity_issues
     union all
     select * from unknown_owner_issues
 

@@ -3,7 +3,7 @@
         materialized='incremental',
         unique_key='deal_id',
         incremental_strategy='delete+insert',
-        pre_hook="{{ forget_staged_rows_if_raw_reloaded(source('hubspot', 'deals')) }}",
+        pre_hook="{{ forget_rows_if_reloaded(ref('crm_deals')) }}",
     )
 }}
 
@@ -16,19 +16,19 @@ with
 
 deals as (
 
-    select * from {{ ref('stg_hubspot__deals') }}
+    select * from {{ ref('crm_deals') }}
 
 ),
 
-stage_history as (
+stage_entries as (
 
-    select * from {{ ref('stg_hubspot__deal_stage_history') }}
+    select * from {{ ref('crm_deal_stage_entries') }}
 
 ),
 
 deal_stages as (
 
-    select * from {{ ref('stg_hubspot__deal_stages') }}
+    select * from {{ ref('crm_pipeline_stages') }}
 
 ),
 
@@ -72,9 +72,9 @@ entries as (
     select
 
         ---------- ids
-        stage_history.deal_id,
+        stage_entries.deal_id,
         deal_stages.pipeline_id,
-        stage_history.stage_id,
+        stage_entries.stage_id,
 
         ---------- text
         deal_stages.pipeline_label,
@@ -97,23 +97,24 @@ entries as (
             deals_to_classify.pipeline_id = deal_stages.pipeline_id and current_stages.is_won,
             false
         ) as is_deal_won_in_pipeline,
-        deals_to_classify.stage_id = stage_history.stage_id as is_deal_in_stage_now,
+        deals_to_classify.stage_id = stage_entries.stage_id as is_deal_in_stage_now,
 
         ---------- timestamps
-        stage_history.entered_at,
-        stage_history.exited_at,
+        stage_entries.entered_at,
+        stage_entries.exited_at,
         deals_to_classify.loaded_at
 
     from deals_to_classify
-    inner join stage_history
-        on deals_to_classify.deal_id = stage_history.deal_id
+    inner join stage_entries
+        on deals_to_classify.deal_id = stage_entries.deal_id
     left join deal_stages
-        on stage_history.stage_id = deal_stages.stage_id
+        on
+            stage_entries.pipeline_id = deal_stages.pipeline_id
+            and stage_entries.stage_id = deal_stages.stage_id
     left join deal_stages as current_stages
         on
             deals_to_classify.pipeline_id = current_stages.pipeline_id
             and deals_to_classify.stage_id = current_stages.stage_id
-    where stage_history.entered_at is not null
 
 ),
 

@@ -1,26 +1,26 @@
--- Live deals that are not quarantined (int_data_issues), with their stage's metadata: open / won /
--- lost is read from the pipeline stage (isClosed, probability), never from stage ids (custom
--- pipelines use numeric ids) or hs_is_closed.
+-- Live deals that are not quarantined (int_data_issues), with their stage's meaning: open, won
+-- or lost as the pipeline's stage settings say.
 
 with
 
 deals as (
 
-    select * from {{ ref('stg_hubspot__deals') }}
+    select * from {{ ref('crm_deals') }}
 
 ),
 
-deal_stages as (
+stages as (
 
-    select * from {{ ref('stg_hubspot__deal_stages') }}
+    select * from {{ ref('crm_pipeline_stages') }}
 
 ),
 
 quarantined as (
 
-    select distinct record_id as deal_id
+    select distinct
+        object_type,
+        record_id
     from {{ ref('int_data_issues') }}
-    where object_type = 'deals'
 
 ),
 
@@ -35,23 +35,20 @@ enriched as (
         deals.stage_id,
 
         ---------- text
-        deals.deal_name,
-        deal_stages.pipeline_label,
-        deal_stages.stage_label,
-        deals.currency_code,
+        stages.pipeline_label,
+        stages.stage_label,
 
         ---------- numerics
-        deals.amount,
-        deals.amount_in_home_currency,
-        coalesce(deals.amount_in_home_currency, deals.amount) as amount_home,
-        deal_stages.stage_display_order,
-        deal_stages.probability as stage_probability,
+        deals.amount_home,
+        deals.probability,
+        stages.stage_display_order,
+        stages.default_probability as stage_probability,
 
         ---------- booleans
-        deal_stages.stage_id is not null as has_known_stage,
-        deal_stages.is_closed,
-        deal_stages.is_won,
-        deal_stages.is_lost,
+        stages.stage_id is not null as has_known_stage,
+        stages.is_closed,
+        stages.is_won,
+        stages.is_lost,
 
         ---------- timestamps
         deals.created_at,
@@ -62,13 +59,15 @@ enriched as (
         deals.closed_on
 
     from deals
-    left join deal_stages
+    left join stages
         on
-            deals.pipeline_id = deal_stages.pipeline_id
-            and deals.stage_id = deal_stages.stage_id
+            deals.pipeline_id = stages.pipeline_id
+            and deals.stage_id = stages.stage_id
     where
         not deals.is_archived
-        and deals.deal_id not in (select quarantined.deal_id from quarantined)
+        and (deals.crm_object, deals.deal_id) not in (
+            select (quarantined.object_type, quarantined.record_id) from quarantined
+        )
 
 )
 

@@ -4,7 +4,13 @@ with
 
 owners as (
 
-    select * from {{ ref('stg_hubspot__owners') }}
+    select * from {{ ref('crm_owners') }}
+
+),
+
+teams as (
+
+    select * from {{ ref('crm_teams') }}
 
 ),
 
@@ -13,21 +19,23 @@ final as (
     select
 
         ---------- ids
-        owner_id,
-        primary_team_id as team_id,
+        owners.owner_id,
+        owners.team_id,
 
         ---------- text
-        owner_name,
-        primary_team_name as team_name,
-        owner_type,
+        owners.owner_name,
+        teams.team_name,
+        owners.owner_type,
 
         ---------- booleans
-        is_archived,
+        owners.is_archived,
 
         ---------- timestamps
         {{ kpi_as_of() }} as as_of
 
     from owners
+    left join teams
+        on owners.team_id = teams.team_id
 
 )
 

@@ -4,7 +4,24 @@ with
 
 owners as (
 
-    select * from {{ ref('stg_hubspot__owners') }}
+    select * from {{ ref('crm_owners') }}
+
+),
+
+teams as (
+
+    select * from {{ ref('crm_teams') }}
+
+),
+
+reps as (
+
+    select
+        team_id,
+        count(*) filter (where not is_archived) as active_reps,
+        count(*) filter (where is_archived) as deactivated_reps
+    from owners
+    group by team_id
 
 ),
 
@@ -13,21 +30,21 @@ final as (
     select
 
         ---------- ids
-        primary_team_id as team_id,
+        teams.team_id,
 
         ---------- text
-        max(primary_team_name) as team_name,
+        teams.team_name,
 
         ---------- reps
-        count(*) filter (where not is_archived) as active_reps,
-        count(*) filter (where is_archived) as deactivated_reps,
+        reps.active_reps,
+        reps.deactivated_reps,
 
         ---------- timestamps
         {{ kpi_as_of() }} as as_of
 
-    from owners
-    where primary_team_id is not null
-    group by primary_team_id
+    from teams
+    inner join reps
+        on teams.team_id = reps.team_id
 
 )
 

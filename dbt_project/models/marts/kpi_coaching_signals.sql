@@ -6,19 +6,19 @@ with
 
 owners as (
 
-    select * from {{ ref('stg_hubspot__owners') }}
+    select * from {{ ref('dim_reps') }}
 
 ),
 
-engagements as (
+activities as (
 
     -- Activities dated in the 14 days before as_of (the stalled-deal window; the 7-day count
     -- narrows it), the columns used only: DuckDB materializes a CTE read twice.
     select
+        activity_id,
         owner_id,
-        deal_ids,
         occurred_at
-    from {{ ref('int_engagements_unioned') }}
+    from {{ ref('int_activities_filtered') }}
     where
         occurred_at > {{ kpi_as_of() }} - interval 14 day
         and occurred_at <= {{ kpi_as_of() }}
@@ -58,10 +58,11 @@ open_deals as (
 recently_touched_deals as (
 
     -- Deals with an activity of any kind (by anyone) dated in the last 14 days (all of
-    -- `engagements`).
-    select distinct touched.deal_id
-    from engagements
-    cross join unnest(engagements.deal_ids) as touched (deal_id)
+    -- `activities`).
+    select distinct activity_deals.deal_id
+    from activities
+    inner join {{ ref('crm_activity_deals') }} as activity_deals
+        on activities.activity_id = activity_deals.activity_id
 
 ),
 
@@ -85,7 +86,7 @@ activity_signals as (
     select
         owner_id,
         count(*) as activities_last_7d
-    from engagements
+    from activities
     where
         occurred_at > {{ kpi_as_of() }} - interval 7 day
         and occurred_at <= {{ kpi_as_of() }}
@@ -127,11 +128,11 @@ joined as (
 
         ---------- ids
         active_owners.owner_id,
-        active_owners.primary_team_id as team_id,
+        active_owners.team_id,
 
         ---------- text
         active_owners.owner_name,
-        active_owners.primary_team_name as team_name,
+        active_owners.team_name,
 
         ---------- open deals now
         coalesce(open_deal_signals.open_deals, 0) as open_deals,

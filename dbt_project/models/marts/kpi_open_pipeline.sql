@@ -37,7 +37,7 @@ by_stage as (
         count(*) as open_deals,
         sum(coalesce(amount_home, 0)) as open_amount,
         cast(
-            sum(coalesce(amount_home, 0) * stage_probability) as decimal(38, 2)
+            sum(coalesce(amount_home, 0) * probability) as decimal(38, 2)
         ) as weighted_amount,
 
         ---------- timestamps

@@ -17,7 +17,7 @@ with
 
 deal_stages as (
 
-    select * from {{ ref('stg_hubspot__deal_stages') }}
+    select * from {{ ref('crm_pipeline_stages') }}
 
 ),
 
@@ -43,7 +43,7 @@ open_by_stage as (
         count(*) as open_deals,
         sum(coalesce(amount_home, 0)) as open_amount,
         cast(
-            sum(coalesce(amount_home, 0) * stage_probability) as decimal(38, 2)
+            sum(coalesce(amount_home, 0) * probability) as decimal(38, 2)
         ) as weighted_amount
     from deals
     where not is_closed
@@ -68,7 +68,7 @@ snapshot as (
 
         ---------- stage metadata
         open_stages.stage_display_order,
-        open_stages.probability as stage_probability,
+        open_stages.default_probability as stage_probability,
 
         ---------- amounts
         coalesce(open_by_stage.open_deals, 0) as open_deals,

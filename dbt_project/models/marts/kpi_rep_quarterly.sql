@@ -7,7 +7,7 @@ with
 
 owners as (
 
-    select * from {{ ref('stg_hubspot__owners') }}
+    select * from {{ ref('dim_reps') }}
 
 ),
 
@@ -17,7 +17,7 @@ deals as (
     select
         owner_id,
         amount_home,
-        stage_probability,
+        probability,
         is_closed,
         is_won,
         is_lost,
@@ -29,7 +29,7 @@ deals as (
 
 quotas as (
 
-    select * from {{ ref('int_quotas_joined') }}
+    select * from {{ ref('crm_quotas') }}
 
 ),
 
@@ -66,14 +66,14 @@ closed_quarters as (
 
 open_quarters as (
 
-    -- On an open deal closedate is the expected close date.
+    -- On an open deal the close day is the expected one.
     select
         owner_id,
         {{ quarter_of('closed_on') }} as quarter_start,
         count(*) as open_deals,
         sum(coalesce(amount_home, 0)) as open_pipeline_amount,
         cast(
-            sum(coalesce(amount_home, 0) * stage_probability) as decimal(38, 2)
+            sum(coalesce(amount_home, 0) * probability) as decimal(38, 2)
         ) as weighted_forecast_amount
     from deals
     where
@@ -120,11 +120,11 @@ joined as (
 
         ---------- ids
         owner_quarters.owner_id,
-        owners.primary_team_id as team_id,
+        owners.team_id,
 
         ---------- text
         owners.owner_name,
-        owners.primary_team_name as team_name,
+        owners.team_name,
         {{ quarter_label('owner_quarters.quarter_start') }} as quarter,
 
         ---------- dates

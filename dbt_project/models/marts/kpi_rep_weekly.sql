@@ -1,20 +1,20 @@
 -- One row per owner per week (Monday, reporting time zone), dense: every week from the owner's
 -- first activity or deal event to the current week (a deactivated owner's: to their last event),
 -- zeros included, plus any later week holding an event (meetings and tasks planned ahead). Each
--- event type is counted on its own date: activities by hs_timestamp, deals created by createdate,
--- won / lost by closedate.
+-- event type is counted on its own day: activities on the day they happened (a task's due day),
+-- deals created on their create day, won / lost on their close day.
 
 with
 
 owners as (
 
-    select * from {{ ref('stg_hubspot__owners') }}
+    select * from {{ ref('dim_reps') }}
 
 ),
 
-engagements as (
+activities as (
 
-    select * from {{ ref('int_engagements_unioned') }}
+    select * from {{ ref('int_activities_filtered') }}
 
 ),
 
@@ -40,13 +40,13 @@ activity_weeks as (
         owner_id,
         -- occurred_on is already the reporting zone's day (staged once, not converted per build).
         {{ monday_of('occurred_on') }} as week_start,
-        count(*) filter (where engagement_type = 'call') as calls,
-        count(*) filter (where engagement_type = 'email') as emails,
-        count(*) filter (where engagement_type = 'meeting') as meetings,
-        count(*) filter (where engagement_type = 'meeting' and is_completed) as meetings_held,
-        count(*) filter (where engagement_type = 'task') as tasks,
-        count(*) filter (where engagement_type = 'task' and is_completed) as tasks_completed
-    from engagements
+        count(*) filter (where activity_type = 'call') as calls,
+        count(*) filter (where activity_type = 'email') as emails,
+        count(*) filter (where activity_type = 'meeting') as meetings,
+        count(*) filter (where activity_type = 'meeting' and is_completed) as meetings_held,
+        count(*) filter (where activity_type = 'task') as tasks,
+        count(*) filter (where activity_type = 'task' and is_completed) as tasks_completed
+    from activities
     where occurred_on is not null
     group by all
 
@@ -119,11 +119,11 @@ joined as (
 
         ---------- ids
         owner_weeks.owner_id,
-        owners.primary_team_id as team_id,
+        owners.team_id,
 
         ---------- text
         owners.owner_name,
-        owners.primary_team_name as team_name,
+        owners.team_name,
 
         ---------- dates
         owner_weeks.week_start,

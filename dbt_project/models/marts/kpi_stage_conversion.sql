@@ -1,5 +1,5 @@
 -- One row per pipeline, open stage and calendar quarter (reporting time zone) in which deals
--- entered the stage, from HubSpot's stage history: how many entered, how many moved on (to a
+-- entered the stage, from the deals' stage history: how many entered, how many moved on (to a
 -- later open stage or to won), and how long the deals that left the stage spent in it.
 
 with
@@ -10,13 +10,11 @@ stage_entries as (
 
 ),
 
-quarantined as (
+counted_deals as (
 
-    -- Filtered here, not in the incremental intermediate model: a deal fixed in the CRM leaves
-    -- quarantine without being re-classified.
-    select distinct record_id as deal_id
-    from {{ ref('int_data_issues') }}
-    where object_type = 'deals'
+    -- Live deals outside quarantine. Filtered here, not in the incremental intermediate model:
+    -- a deal fixed in the CRM leaves quarantine without being re-classified.
+    select deal_id from {{ ref('int_deals_enriched') }}
 
 ),
 
@@ -28,7 +26,7 @@ counted_entries as (
         not is_archived
         and is_known_stage
         and not is_closed
-        and deal_id not in (select quarantined.deal_id from quarantined)
+        and deal_id in (select counted_deals.deal_id from counted_deals)
 
 ),
 

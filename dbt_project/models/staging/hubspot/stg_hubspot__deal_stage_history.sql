@@ -3,7 +3,7 @@
         materialized='incremental',
         unique_key='deal_id',
         incremental_strategy='delete+insert',
-        pre_hook="{{ forget_staged_rows_if_raw_reloaded(source('hubspot', 'deals')) }}",
+        pre_hook="{{ forget_rows_if_reloaded(source('hubspot', 'deals')) }}",
     )
 }}
 

@@ -45,16 +45,6 @@ renamed as (
 
     from stages
 
-),
-
-classified as (
-
-    select
-        *,
-        is_closed and probability = 1 as is_won,
-        is_closed and probability = 0 as is_lost
-    from renamed
-
 )
 
-select * from classified
+select * from renamed

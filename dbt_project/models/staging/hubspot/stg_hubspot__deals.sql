@@ -5,7 +5,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         pre_hook=[
-            "{{ forget_staged_rows_if_raw_reloaded(source('hubspot', 'deals')) }}",
+            "{{ forget_rows_if_reloaded(source('hubspot', 'deals')) }}",
             "{{ forget_staged_rows_dated_elsewhere() }}",
         ],
     )

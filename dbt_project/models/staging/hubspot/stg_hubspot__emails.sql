@@ -4,7 +4,7 @@
         unique_key='engagement_id',
         incremental_strategy='delete+insert',
         pre_hook=[
-            "{{ forget_staged_rows_if_raw_reloaded(source('hubspot', 'emails')) }}",
+            "{{ forget_rows_if_reloaded(source('hubspot', 'emails')) }}",
             "{{ forget_staged_rows_dated_elsewhere() }}",
         ],
     )

@@ -7,8 +7,8 @@ may skip stages (reps do), and some are created straight into the second stage.
 
 from dataclasses import dataclass
 
-from .catalog import PIPELINE_STAGES
-from .clock import Dice, iso
+from ..catalog import PIPELINE_STAGES
+from ..clock import Dice, iso
 
 START_IN_SECOND_STAGE = 0.15  # deals created past the first stage (e.g. from an inbound demo)
 KEEP_STAGE = 0.8  # chance a deal passing by an intermediate stage records it (else skipped)

@@ -8,8 +8,8 @@ Inputs that are unknown, archived or have no live associations are left out of `
 
 import time
 
-from .catalog import SINGULAR
-from .clock import iso
+from ..catalog import SINGULAR
+from ..clock import iso
 
 BATCH_INPUTS_MAX = 1_000
 LIST_LIMIT_MAX = 500

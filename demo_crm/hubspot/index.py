@@ -19,7 +19,7 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .catalog import DEFAULT_PROPERTIES, MODIFIED_PROPERTY
+from ..catalog import DEFAULT_PROPERTIES, MODIFIED_PROPERTY
 from .search import _plain_key, _text, compile_filters, key_function, order, parse_sort
 
 CACHE_SIZE = 16

@@ -3,13 +3,13 @@
 import bisect
 from dataclasses import dataclass, field
 
-from .catalog import (
+from ..catalog import (
     DEFAULT_PIPELINE_STAGES,
     PRODUCTS,
     RENEWALS_PIPELINE_ID,
     RENEWALS_PIPELINE_STAGES,
 )
-from .clock import MS_DAY, MS_HOUR, Dice, iso, working_days
+from ..clock import MS_DAY, MS_HOUR, Dice, iso, working_days
 from .org import Rep
 
 EUR_TO_USD = 1.08

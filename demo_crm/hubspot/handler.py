@@ -1,6 +1,7 @@
 """One HTTP exchange with the demo CRM: faults, auth, rate limits, then the API route.
 
-Admin routes (`/_demo/`) only need the token: no faults, limits or stats apply to them.
+The server (server.py) hands every connection a `Handler` and itself as the `Gateway`. Admin
+routes (`/_demo/`) only need the token: no faults, limits or stats apply to them.
 """
 
 import json
@@ -10,15 +11,12 @@ import traceback
 import uuid
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from .admin import PREFIX as ADMIN_PREFIX
 from .admin import handle_admin
 from .api import error_body, is_search
-
-if TYPE_CHECKING:
-    from .server import DemoCrmServer, Fault
+from .gateway import Fault, Gateway
 
 AUTH_MESSAGE = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
@@ -47,25 +45,19 @@ class Handler(BaseHTTPRequestHandler):
         super().finish()
 
     @property
-    def demo(self) -> "DemoCrmServer":
+    def demo(self) -> Gateway:
         return self.server.demo  # type: ignore[attr-defined]
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass  # quiet: no per-request logging
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._dispatch("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch("POST")
 
-    def do_PUT(self) -> None:  # noqa: N802
-        self._dispatch("PUT")
-
-    def do_PATCH(self) -> None:  # noqa: N802
-        self._dispatch("PATCH")
-
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
@@ -109,7 +101,8 @@ class Handler(BaseHTTPRequestHandler):
             policy = "SECONDLY" if search else "TEN_SECONDLY_ROLLING"
             return 429, rate_limit_body(policy), headers
         params = parse_qs(query, keep_blank_values=True)
-        base = f"http://{self.headers.get('Host') or demo.url.split('//', 1)[1]}"
+        host, port = self.server.server_address[:2]
+        base = f"http://{self.headers.get('Host') or f'{host}:{port}'}"
         try:
             status, payload = demo.api.handle(method, path, params, body, base)
         except Exception:  # a bug here must reach the client as HubSpot's 500, not a hang
@@ -117,7 +110,7 @@ class Handler(BaseHTTPRequestHandler):
             status, payload = 500, error_body("Internal error", "INTERNAL_ERROR")
         return status, payload, headers
 
-    def _fault_response(self, fault: "Fault") -> None:
+    def _fault_response(self, fault: Fault) -> None:
         headers = {}
         if fault.retry_after is not None:
             headers["Retry-After"] = f"{fault.retry_after:g}"

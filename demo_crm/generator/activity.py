@@ -4,8 +4,8 @@ import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .catalog import CALL_DISPOSITIONS, EMAIL_SUBJECTS, MEETING_TYPES, TASK_SUBJECTS
-from .clock import MS_DAY, MS_HOUR, MS_MINUTE, Dice, iso, working_days
+from ..catalog import CALL_DISPOSITIONS, EMAIL_SUBJECTS, MEETING_TYPES, TASK_SUBJECTS
+from ..clock import MS_DAY, MS_HOUR, MS_MINUTE, Dice, iso, working_days
 from .org import Rep
 
 # Mean count per rep and working day at activity_scale=1.0.

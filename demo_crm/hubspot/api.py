@@ -10,18 +10,18 @@ import zlib
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
-from . import associations
-from .catalog import (
+from ..catalog import (
     CREATED_PROPERTY,
     DEFAULT_PROPERTIES,
     MODIFIED_PROPERTY,
     OBJECT_TYPES,
     SINGULAR,
 )
-from .data import DemoCrm
+from ..generator.stages import stage_history
+from ..store import DemoCrm
+from . import associations
 from .index import Hits, SearchIndex
 from .search import SearchError
-from .stages import stage_history
 
 LIST_LIMIT_MAX, SEARCH_LIMIT_MAX, OWNERS_LIMIT_MAX = 100, 200, 500
 HISTORY_LIMIT_MAX = 50  # per list page with propertiesWithHistory (DLT's figure; undocumented)

@@ -3,7 +3,7 @@
 import unicodedata
 from collections.abc import Callable, Iterator
 
-from .catalog import (
+from ..catalog import (
     COMPANY_SUFFIXES,
     COMPANY_WORDS,
     FIRST_NAMES,
@@ -11,22 +11,11 @@ from .catalog import (
     LAST_NAMES,
     LIFECYCLE_STAGES,
 )
-from .clock import MS_DAY, Dice, iso, parse_instant
+from ..clock import MS_DAY, Dice, iso, parse_instant
+from ..store import new_record
 
 # First id per type. Contacts cross a digit boundary, which exposes ids sorted as strings.
 ID_BASES = {"companies": 5_100_000_001, "contacts": 871}
-
-
-def new_record(record_id: str, props: dict, created: str, updated: str) -> dict:
-    return {
-        "id": record_id,
-        "properties": props,
-        "createdAt": created,
-        "updatedAt": updated,
-        "archived": False,
-        "archivedAt": None,
-        "associations": {},
-    }
 
 
 def id_sequence(rng: Dice, base: int) -> Iterator[str]:

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from .catalog import (
+from ..catalog import (
     DEFAULT_PIPELINE_STAGES,
     LEAVER,
     NEW_HIRE,
@@ -11,7 +11,7 @@ from .catalog import (
     RENEWALS_PIPELINE_STAGES,
     TEAMS,
 )
-from .clock import MS_DAY, MS_HOUR, iso, quarter_start_ms
+from ..clock import MS_DAY, MS_HOUR, iso, quarter_start_ms
 
 WORKDAY_HOURS = 9
 

@@ -11,10 +11,7 @@ import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from .accounts import company_name
-from .activity import MAKERS, NO_DEAL_SHARE
 from .catalog import (
     ENGAGEMENT_TYPES,
     FIRST_NAMES,
@@ -25,12 +22,12 @@ from .catalog import (
     TEAMS,
 )
 from .clock import MS_DAY, MS_HOUR, MS_MINUTE, Dice, from_ms, iso, parse_instant, to_ms
-from .deals import EUR_TO_USD, make_deal
-from .org import Rep
-from .stages import add_history, next_stage, set_stage
-
-if TYPE_CHECKING:
-    from .data import DemoCrm  # data.py imports this module lazily, at call time
+from .generator.accounts import company_name
+from .generator.activity import MAKERS, NO_DEAL_SHARE
+from .generator.deals import EUR_TO_USD, make_deal
+from .generator.org import Rep
+from .generator.stages import add_history, next_stage, set_stage
+from .store import DemoCrm
 
 # Of a type's changes: (created, updated, archived) weights.
 CHANGE_MIX = {
@@ -47,7 +44,7 @@ _START_HOUR = {team_id: hour for team_id, _name, hour, _members in TEAMS}
 
 @dataclass
 class Day:
-    crm: "DemoCrm"
+    crm: DemoCrm
     rng: Dice
     start: int  # changes happen in (start, end]
     end: int
@@ -84,11 +81,11 @@ class Day:
             self.changes[object_type]["archived"].append(record["id"])
 
 
-def simulate_day(crm: "DemoCrm", at: datetime | None, change_share: float) -> dict:
-    """Apply a day of changes up to `at` and move `crm.now` there; returns the changed ids.
+def simulate_day(crm: DemoCrm, at: datetime | None = None, change_share: float = 0.01) -> dict:
+    """Apply a day of changes up to `at` (default: a day after now); `crm.now` moves there.
 
-    `{type: {"created": [ids], "updated": [ids], "archived": [ids]}}` for every object type.
-    Deterministic for the same CRM state, seed and `at`.
+    Returns the changed ids, `{type: {"created": [ids], "updated": [ids], "archived": [ids]}}`
+    for every object type. Deterministic for the same CRM state, seed and `at`.
     """
     if not 0 <= change_share <= 1:
         raise ValueError(f"change_share must be between 0 and 1, got {change_share}")
@@ -112,7 +109,7 @@ def simulate_day(crm: "DemoCrm", at: datetime | None, change_share: float) -> di
         return day.changes
 
 
-def _work_windows(crm, start: int, end: int) -> dict[str, list[tuple[int, int]]]:
+def _work_windows(crm: DemoCrm, start: int, end: int) -> dict[str, list[tuple[int, int]]]:
     windows = {}
     for owner in crm.owners:
         if owner["archived"] or not owner.get("teams"):
@@ -236,7 +233,7 @@ def _new_deals(day: Day, count: int) -> None:
         day.create("deals", draft.properties, links, at)
 
 
-def _live_links(crm, record: dict, other: str) -> list[str]:
+def _live_links(crm: DemoCrm, record: dict, other: str) -> list[str]:
     return [i for i in record["associations"].get(other, ()) if not crm.get(other, i)["archived"]]
 
 

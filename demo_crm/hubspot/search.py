@@ -10,8 +10,8 @@ import operator
 import re
 from collections.abc import Callable
 
-from .catalog import DATETIME_PROPERTIES
-from .clock import iso, parse_instant
+from ..catalog import DATETIME_PROPERTIES
+from ..clock import iso, parse_instant
 
 MAX_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 10, 25
 Predicate = Callable[[dict], bool]

@@ -1,6 +1,7 @@
--- Quotas matched to CRM owners by email (case-insensitive): the only place emails meet owners, so
--- none reaches a mart. Should two owners share an email, the active one (else the lowest id) wins.
--- A quota whose email no owner has keeps a null owner_id, so a warning test can report it.
+-- Quotas from the quotas file matched to the CRM's owners by email (case-insensitive), for every
+-- CRM alike: the only place emails meet owners, so none reaches a mart. Should two owners share
+-- an email, the active one (else the lowest id) wins. A quota whose email no owner has keeps a
+-- null owner_id, so a warning test can report it.
 
 with
 
@@ -12,7 +13,7 @@ quotas as (
 
 owners as (
 
-    select * from {{ ref('stg_hubspot__owners') }}
+    select * from {{ ref('crm_owners') }}
 
 ),
 
@@ -30,7 +31,10 @@ joined as (
         quotas.quota_amount,
 
         ---------- dates
-        quotas.quarter_start
+        quotas.quarter_start,
+
+        ---------- source
+        'quotas_file' as source_system
 
     from quotas
     left join owners

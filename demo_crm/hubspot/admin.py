@@ -6,13 +6,11 @@ bearer token as the API, and never count against rate limits, faults or stats.
 """
 
 import json
-from typing import TYPE_CHECKING
 
+from .. import selling
+from ..clock import from_ms, iso, parse_instant, to_ms
 from .api import error_body
-from .clock import from_ms, iso, parse_instant, to_ms
-
-if TYPE_CHECKING:
-    from .server import DemoCrmServer
+from .gateway import Gateway
 
 PREFIX = "/_demo/"
 _FAULT_FIELDS = ("status", "count", "retry_after", "path_prefix", "kind", "delay", "body")
@@ -23,7 +21,7 @@ class AdminError(Exception):
     pass
 
 
-def handle_admin(server: "DemoCrmServer", method: str, path: str, body: bytes) -> tuple[int, dict]:
+def handle_admin(server: Gateway, method: str, path: str, body: bytes) -> tuple[int, dict]:
     """(status, payload) for an authenticated admin request."""
     route = _ROUTES.get((method, path.rstrip("/").removeprefix(PREFIX)))
     if route is None:
@@ -46,10 +44,10 @@ def _instant(value: object):
     return from_ms(ms)
 
 
-def simulate_day(server: "DemoCrmServer", request: dict) -> dict:
+def simulate_day(server: Gateway, request: dict) -> dict:
     """`{"at": iso?, "change_share": 0.01, "ids": false}` → counts (and ids if asked) per type."""
     at = _instant(request["at"]) if request.get("at") is not None else None
-    changes = server.crm.simulate_day(at, float(request.get("change_share", 0.01)))
+    changes = selling.simulate_day(server.crm, at, float(request.get("change_share", 0.01)))
     summary: dict = {
         "now": iso(to_ms(server.crm.now)),
         "changes": {t: {kind: len(ids) for kind, ids in c.items()} for t, c in changes.items()},
@@ -59,8 +57,8 @@ def simulate_day(server: "DemoCrmServer", request: dict) -> dict:
     return summary
 
 
-def faults(server: "DemoCrmServer", request: dict) -> dict:
-    """The same fields as `DemoCrmServer.inject_faults`; `{"clear": true}` drops pending ones."""
+def faults(server: Gateway, request: dict) -> dict:
+    """The same fields as `Gateway.inject_faults`; `{"clear": true}` drops pending ones."""
     if request.pop("clear", False):
         server.clear_faults()
     unknown = set(request) - set(_FAULT_FIELDS)
@@ -71,7 +69,7 @@ def faults(server: "DemoCrmServer", request: dict) -> dict:
     return {"pending": server.pending_faults()}
 
 
-def rate_limit(server: "DemoCrmServer", request: dict) -> dict:
+def rate_limit(server: Gateway, request: dict) -> dict:
     """Set either limit (null: unlimited); fields left out keep their value."""
     for name in ("max_requests_per_10s", "max_search_requests_per_s"):
         if name in request:
@@ -83,7 +81,7 @@ def rate_limit(server: "DemoCrmServer", request: dict) -> dict:
     }
 
 
-def options(server: "DemoCrmServer", request: dict) -> dict:
+def options(server: Gateway, request: dict) -> dict:
     """Search index lag, short list pages and the search result cap; as rate_limit."""
     for name, kind in _OPTIONS.items():
         if name in request:
@@ -91,18 +89,18 @@ def options(server: "DemoCrmServer", request: dict) -> dict:
     return {name: getattr(server.api, name) for name in _OPTIONS}
 
 
-def touch(server: "DemoCrmServer", request: dict) -> dict:
+def touch(server: Gateway, request: dict) -> dict:
     """`{"type", "ids", "at"}`: many records, one modified time (see `DemoCrm.touch`)."""
     ids = [str(i) for i in request["ids"]]
     server.crm.touch(request["type"], ids, _instant(request["at"]))
     return {"touched": len(ids)}
 
 
-def stats(server: "DemoCrmServer", _request: dict) -> dict:
+def stats(server: Gateway, _request: dict) -> dict:
     return server.stats()
 
 
-def reset_stats(server: "DemoCrmServer", _request: dict) -> dict:
+def reset_stats(server: Gateway, _request: dict) -> dict:
     server.reset_stats()
     return server.stats()
 

@@ -1,0 +1,14 @@
+-- SQL literals from lists of values.
+
+-- String literals for `in (...)`: 'a', 'b'.
+{% macro sql_strings(values) -%}
+    {%- for value in values -%}
+        '{{ value | replace("'", "''") }}'{{ ', ' if not loop.last }}
+    {%- endfor -%}
+{%- endmacro %}
+
+
+-- A list literal of strings, e.g. ['a', 'b']::varchar [].
+{% macro varchar_list(values) -%}
+    [{{ sql_strings(values) }}]::varchar []
+{%- endmacro %}

@@ -1,0 +1,68 @@
+"""`crm-kpi demo-crm`: its options, and serving the demo CRM they describe until Ctrl-C.
+
+pipelines/cli.py imports this only once `demo-crm` is the command being parsed, so the product's
+other commands never load the demo CRM.
+"""
+
+import argparse
+import sys
+import time
+from datetime import datetime
+
+from .clock import from_ms, parse_instant
+from .hubspot.server import DemoCrmServer
+
+
+def add_demo_crm_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `crm-kpi demo-crm`; `serve_from_args` takes the parsed result."""
+    add = parser.add_argument
+    add("--host", default="127.0.0.1")
+    add("--port", type=int, default=8765, help="0 picks a free port (default 8765)")
+    add("--token", default="demo-token", help="bearer token clients must send")
+    add("--seed", type=int, default=7, help="same seed and --now: same data")
+    add("--now", type=_instant, default=None, help="the CRM's clock (ISO time; default: now)")
+    add("--deals", type=int, default=3000, help="deals to generate (default 3000)")
+    add(
+        "--activity-scale",
+        type=float,
+        default=1.0,
+        help="calls, emails, meetings and tasks per rep and day, relative to the default",
+    )
+    add("--rate-limit", type=int, default=None, metavar="N", help="requests per 10 s (429 above)")
+    add("--search-rate-limit", type=int, default=None, metavar="N", help="searches per second")
+    add("--search-lag", type=float, default=0.0, metavar="S", help="search index lag in seconds")
+    add("--short-pages", action="store_true", help="serve some short or empty list pages")
+
+
+def serve_from_args(args: argparse.Namespace) -> None:
+    """Generate the demo CRM the arguments describe and serve it until Ctrl-C."""
+    started = time.perf_counter()
+    server = DemoCrmServer(
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        seed=args.seed,
+        now=args.now,
+        deals=args.deals,
+        activity_scale=args.activity_scale,
+        max_requests_per_10s=args.rate_limit,
+        max_search_requests_per_s=args.search_rate_limit,
+        search_lag_s=args.search_lag,
+        short_pages=args.short_pages,
+    )
+    records = sum(len(r) for r in server.crm.objects.values())
+    took = time.perf_counter() - started
+    print(f"{records:,} records generated in {took:.1f} s", file=sys.stderr, flush=True)
+    # Scripts wait for this first line (and read the port from it when started with port 0).
+    print(f"Demo HubSpot CRM at {server.url}  token: {server.token}  (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+def _instant(text: str) -> datetime:
+    ms = parse_instant(text)
+    if ms is None:
+        raise argparse.ArgumentTypeError(f"not a date or timestamp: {text!r}")
+    return from_ms(ms)
