@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_PORT ?= 8765
 
-.PHONY: install chromium demo test dev lint format lock
+.PHONY: install chromium demo test test-fast dev lint format lock
 
 install: $(STAMP)
 
@@ -24,8 +24,12 @@ chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
+# The whole suite (what CI runs), and the tier without full pipeline runs or a browser.
 test: install chromium
 	$(BIN)/pytest
+
+test-fast: install
+	$(BIN)/pytest -m "not pipeline and not browser"
 
 dev: install
 	@mkdir -p .dagster_home
@@ -36,8 +40,10 @@ dev: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	@# sqlfluff's dbt templater opens the profile's warehouse: point it at a scratch one.
-	cd dbt_project && CRM_KPI_DATA_DIR=$$(mktemp -d) ../$(BIN)/sqlfluff lint models
+	@# dbt parse and sqlfluff's dbt templater open the profile's warehouse: a scratch one.
+	cd dbt_project && scratch=$$(mktemp -d) && \
+	  CRM_KPI_DATA_DIR=$$scratch ../$(BIN)/dbt parse --quiet --target-path $$scratch/target && \
+	  CRM_KPI_DATA_DIR=$$scratch ../$(BIN)/sqlfluff lint models
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -88,12 +88,11 @@ def load_suites(directory: Path = EXPECTATIONS_DIR) -> list[Suite]:
 
 
 def check_parameters(settings: Settings) -> dict[str, Any]:
-    """What suites may refer to, as `$name` in a query or `{"$PARAMETER": name}` in a kwarg."""
+    """What suites may refer to, as `{"$PARAMETER": name}` in an expectation's kwargs."""
     return {
         "max_quarantine_share": settings.max_quarantine_share,
         "min_row_count_ratio": 1 - settings.max_row_count_drop,
         "max_hours_since_sync": settings.max_sync_age_hours,
-        "reporting_timezone": settings.timezone,
     }
 
 

@@ -1,4 +1,10 @@
-"""Shared fixtures: a real demo CRM on localhost and an isolated data directory per run."""
+"""Shared fixtures: a real demo CRM on localhost and an isolated data directory per run.
+
+Tests come in two tiers (`make test-fast`, `make test`): a test that makes full pipeline runs is
+marked `pipeline` (any test of the shared published run is, by its fixture), one that drives
+Chromium `browser`. The fast tier runs everything else: units, dbt's unit tests, and components
+on small fixtures (the `small_warehouse`: a small CRM synced and built, no checks, no run).
+"""
 
 import copy
 import csv
@@ -19,6 +25,16 @@ TOKEN = "test-token-5f1c9a"  # distinctive, so tests can search for leaks of it
 # its data and the published KPIs (tests/golden/) never depend on the day the tests run.
 DEMO_NOW = datetime(2026, 11, 18, 15, 30, tzinfo=UTC)
 PUBLISHED_TIMEZONE = "Europe/Berlin"
+
+
+# Fixtures whose tests make (or read) full pipeline runs.
+PIPELINE_FIXTURES = {"published_run", "bad_days", "three_runs"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.pipeline)
 
 
 @pytest.fixture(scope="session")
@@ -162,3 +178,30 @@ def published_run(demo_crm, tmp_path_factory) -> PublishedRun:
     return PublishedRun(
         outcome, data_dir, crm, day_one, day_one_deals, quotas, forgotten_deal_owner
     )
+
+
+@pytest.fixture(scope="session")
+def small_warehouse(tmp_path_factory) -> Path:
+    """A data directory holding a small CRM synced and built (raw, staging, contract,
+    intermediate, marts, quality models) through the Dagster assets, and a kpi.duckdb published
+    from it; no checks ran. Real rows for every quality suite and dbt test, in seconds.
+
+    Copy the warehouse before changing it: other tests read it.
+    """
+    from dagster import materialize
+
+    from pipelines.dbt_assets import dbt_cli, kpi_models
+    from pipelines.publish import publish_marts
+    from pipelines.sync_assets import hubspot_sync
+
+    data_dir = tmp_path_factory.mktemp("small")
+    with (
+        DemoCrmServer(token=TOKEN, seed=3, deals=80, activity_scale=0.3) as crm,
+        pytest.MonkeyPatch.context() as monkeypatch,
+    ):
+        point_at(monkeypatch, crm, data_dir, timezone=PUBLISHED_TIMEZONE)
+        result = materialize([hubspot_sync, kpi_models], resources={"dbt": dbt_cli})
+        assert result.success
+        settings = load_settings()
+        publish_marts(settings.warehouse_path, settings.published_path)
+    return data_dir

@@ -1,4 +1,7 @@
-"""Every expectation in expectations/ can fail: good rows from a real run, broken one way each."""
+"""Every expectation in expectations/ can fail: good rows from a small warehouse built by the real
+assets (conftest.small_warehouse), broken one way each."""
+
+import shutil
 
 import duckdb
 import numpy as np
@@ -8,14 +11,14 @@ from pipelines.checks import check_parameters, check_result, fetch_rows, load_su
 from pipelines.settings import Settings
 
 SUITES = {s.name: s for s in load_suites()}
-# The run's own settings (Europe/Berlin), else defaults: what the suites' parameters come from.
-PARAMETERS = check_parameters(Settings(CRM_KPI_TIMEZONE="Europe/Berlin"))
+# The default settings: what the suites' parameters come from.
+PARAMETERS = check_parameters(Settings())
 
 
 def pull(data_dir, suite):
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
     try:
-        return fetch_rows(con, suite, PARAMETERS, data_dir / "kpi.duckdb")
+        return fetch_rows(con, suite, data_dir / "kpi.duckdb")
     finally:
         con.close()
 
@@ -48,12 +51,11 @@ NOT_MATCHING = "expect_column_values_to_not_match_regex"
 
 BREAKAGES = [
     # raw and quality-gate suites validate counts DuckDB computed: each count broken in turn.
-    ("raw_deals", set_first("records", 0), BETWEEN),
-    ("raw_deals", set_first("records_without_id", 1), BETWEEN),
-    ("raw_deals", set_first("duplicate_ids", 2), BETWEEN),
-    ("raw_deals", set_first("records_without_record", 1), BETWEEN),
-    ("raw_deals", set_first("records_without_updated_at", 1), BETWEEN),
-    ("raw_deals", set_first("records_without_archived_flag", 1), BETWEEN),
+    ("raw_records", set_first("records_without_id", 1), BETWEEN),
+    ("raw_records", set_first("duplicate_ids", 2), BETWEEN),
+    ("raw_records", set_first("records_without_record", 1), BETWEEN),
+    ("raw_records", set_first("records_without_updated_at", 1), BETWEEN),
+    ("raw_records", set_first("records_without_archived_flag", 1), BETWEEN),
     # a source that did not sync, a warehouse missing records the CRM has
     ("crm_reconciliation", no_rows, "expect_table_row_count_to_be_between"),
     ("crm_reconciliation", set_first("hours_since_sync", 3.5), BETWEEN),
@@ -62,7 +64,9 @@ BREAKAGES = [
     ("kpi_data_issues", set_first("quarantined_share", 0.011), BETWEEN),
     ("kpi_data_issues", set_first("unknown_issues", 1), BETWEEN),
     ("kpi_data_issues", set_first("issues_without_record_id", 1), BETWEEN),
-    # kpi_rep_weekly's won amount differs from the staged won deals' for a rep and week
+    ("kpi_data_issues", set_first("incomplete_issues", 1), BETWEEN),
+    ("kpi_data_issues", set_first("object_type", None), "expect_column_values_to_not_be_null"),
+    # kpi_rep_weekly's won amount differs from the won deals' summed again for a rep and week
     (
         "kpi_rep_weekly_won_amount",
         set_first("published_won_amount", 1.0),
@@ -149,22 +153,32 @@ BREAKAGES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def good_rows(small_warehouse):
+    """Each suite's rows from the small warehouse, shown to pass before anything breaks them."""
+    pulled = {}
+
+    def rows_of(suite_name: str):
+        if suite_name not in pulled:
+            suite = SUITES[suite_name]
+            rows = pull(small_warehouse, suite)
+            assert not rows.empty, f"{suite_name}: the small warehouse has no rows to break"
+            outcomes = validate(suite, rows, PARAMETERS)
+            assert all(o.success for o in outcomes), (suite_name, "good rows must pass first")
+            pulled[suite_name] = rows
+        return pulled[suite_name]
+
+    return rows_of
+
+
 @pytest.mark.parametrize(
     ("suite_name", "breakage", "expectation"),
     BREAKAGES,
     ids=[f"{s}-{getattr(b, 'column', b.__name__)}-{e}" for s, b, e in BREAKAGES],
 )
-def test_each_blocking_expectation_fails_on_bad_rows(
-    published_run, suite_name, breakage, expectation
-):
-    data_dir = published_run.data_dir
+def test_each_blocking_expectation_fails_on_bad_rows(good_rows, suite_name, breakage, expectation):
     suite = SUITES[suite_name]
-    rows = pull(data_dir, suite)
-    if rows.empty and breakage is not no_rows:
-        pytest.skip(f"{suite_name} has no rows in this run to break")
-    assert all(o.success for o in validate(suite, rows, PARAMETERS)), "good rows must pass first"
-
-    outcomes = validate(suite, breakage(rows), PARAMETERS)
+    outcomes = validate(suite, breakage(good_rows(suite_name)), PARAMETERS)
     failed = [o for o in outcomes if not o.success]
     assert expectation in {o.expectation for o in failed}
     assert all(o.blocking for o in failed if o.expectation == expectation)
@@ -172,10 +186,9 @@ def test_each_blocking_expectation_fails_on_bad_rows(
     assert not result.passed and result.severity.value == "ERROR"
 
 
-def test_a_warning_expectation_warns_without_blocking(published_run):
-    data_dir = published_run.data_dir
+def test_a_warning_expectation_warns_without_blocking(good_rows):
     suite = SUITES["kpi_rep_weekly"]
-    outcomes = validate(suite, set_first("team_name", None)(pull(data_dir, suite)), PARAMETERS)
+    outcomes = validate(suite, set_first("team_name", None)(good_rows(suite.name)), PARAMETERS)
     result = check_result(outcomes)
     assert not result.passed and result.severity.value == "WARN"
     assert result.metadata["failed_warning"].value == 1
@@ -195,7 +208,7 @@ def test_every_expectation_in_every_suite_is_shown_failing():
 # Suites over aggregates hold several expectations of one type, one per column: each column's
 # expectation is shown failing on its own.
 AGGREGATE_SUITES = (
-    "raw_deals",
+    "raw_records",
     "crm_reconciliation",
     "kpi_data_issues",
     "kpi_rep_weekly_won_amount",
@@ -214,18 +227,17 @@ def test_every_blocking_expectation_of_the_aggregate_suites_is_shown_failing_per
     assert blocking <= shown, blocking - shown
 
 
-def test_the_quarantine_share_follows_its_setting(published_run):
-    data_dir = published_run.data_dir
+def test_the_quarantine_share_follows_its_setting(good_rows):
     suite = SUITES["kpi_data_issues"]
-    rows = set_first("quarantined_share", 0.04)(pull(data_dir, suite))
+    rows = set_first("quarantined_share", 0.04)(good_rows(suite.name))
     assert not check_result(validate(suite, rows, PARAMETERS)).passed
     lenient = check_parameters(Settings(CRM_KPI_MAX_QUARANTINE_SHARE="0.05"))
     assert check_result(validate(suite, rows, lenient)).passed
 
 
-def test_a_warehouse_with_records_the_crm_no_longer_has_only_warns(published_run):
+def test_a_warehouse_with_records_the_crm_no_longer_has_only_warns(small_warehouse):
     # Deleted outright in the CRM: incremental syncs cannot see it; the nightly full refresh can.
-    data_dir = published_run.data_dir
+    data_dir = small_warehouse
     suite = SUITES["crm_reconciliation"]
     result = check_result(
         validate(suite, set_first("records_not_in_crm", 2)(pull(data_dir, suite)), PARAMETERS)
@@ -233,9 +245,47 @@ def test_a_warehouse_with_records_the_crm_no_longer_has_only_warns(published_run
     assert not result.passed and result.severity.value == "WARN"
 
 
-def test_row_counts_compare_against_the_published_file(published_run):
-    data_dir = published_run.data_dir
+def test_row_counts_compare_against_the_published_file(small_warehouse):
+    data_dir = small_warehouse
     rows = pull(data_dir, SUITES["kpi_row_counts"])
     assert "kpi_rep_weekly" in set(rows.table_name)
     assert "kpi_data_issues" not in set(rows.table_name)  # an empty quarantine is good news
     assert (rows.row_count_ratio == 1).all()  # the warehouse is what was published
+
+
+def test_the_quality_models_count_what_is_broken_in_a_real_warehouse(small_warehouse, tmp_path):
+    """The quality models are views: broken rows in a copy of the warehouse show in their
+    counts at once, and the suites over them fail."""
+    shutil.copy(small_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        # a raw record stored twice, two live deals lost, a published week's bookings changed
+        con.execute("insert into raw.calls select * from raw.calls limit 1")
+        con.execute(
+            "delete from raw.deals where id in "
+            "(select id from raw.deals where not archived order by id limit 2)"
+        )
+        con.execute(
+            "update marts.kpi_rep_weekly set won_amount = won_amount + 1 "
+            "where rowid = (select min(rowid) from marts.kpi_rep_weekly)"
+        )
+        con.execute(
+            "insert into marts.kpi_data_issues select 'deals', deal_id, 'negative_amount', "
+            "as_of, as_of from crm.crm_deals, (select max(as_of) as as_of from marts.dim_reps) "
+            "where not is_archived limit 10"
+        )
+    failing = {
+        "raw_records": ("duplicate_ids", {"calls": 1}),
+        "crm_reconciliation": ("records_missing", {"deals": 2}),
+        "kpi_data_issues": ("quarantined_records", {"deals": 10}),
+    }
+    for name, (column, expected) in failing.items():
+        rows = pull(tmp_path, SUITES[name])
+        key_column = "object_name" if "object_name" in rows else "object_type"
+        counted = {getattr(r, key_column): r for r in rows.itertuples()}
+        for key, value in expected.items():
+            assert getattr(counted[key], column) == value, (name, key)
+        assert not check_result(validate(SUITES[name], rows, PARAMETERS)).passed, name
+    won = pull(tmp_path, SUITES["kpi_rep_weekly_won_amount"])
+    differing = won[won.published_won_amount != won.recomputed_won_amount]
+    assert len(differing) == 1
+    assert not check_result(validate(SUITES["kpi_rep_weekly_won_amount"], won, PARAMETERS)).passed

@@ -15,6 +15,8 @@ from .browser import PageLog, launch
 
 LAYERS = {"raw", "staging", "crm", "intermediate", "marts", "quality", "publish", "report"}
 
+pytestmark = pytest.mark.browser
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -134,8 +134,8 @@ def assert_snapshots(data_dir: Path, days: dict[datetime, dict | None], crm) -> 
             assert_rows_match(got[key], want, want.keys())
 
 
-def assert_stage_conversion_equals_the_crm(data_dir: Path, crm) -> None:
-    expected = stage_conversion(crm.objects, crm.pipelines, TIMEZONE)
+def assert_stage_conversion_equals_the_crm(data_dir: Path, crm, timezone: str = TIMEZONE) -> None:
+    expected = stage_conversion(crm.objects, crm.pipelines, timezone)
     rows = published(data_dir, "from kpi_stage_conversion")
     got = {(r["pipeline_id"], r["stage_id"], r["quarter"]): r for r in rows}
     assert got.keys() == expected.keys() and expected
@@ -143,9 +143,9 @@ def assert_stage_conversion_equals_the_crm(data_dir: Path, crm) -> None:
         assert_rows_match(got[key], want, want.keys())
 
 
-def assert_weekly_equals_the_crm(data_dir: Path, crm) -> None:
+def assert_weekly_equals_the_crm(data_dir: Path, crm, timezone: str = TIMEZONE) -> None:
     """The incremental staging tables kept up: weekly KPIs equal the CRM's records (non-zero)."""
-    expected = rep_weekly(crm.objects, crm.owners, crm.pipelines, TIMEZONE)
+    expected = rep_weekly(crm.objects, crm.owners, crm.pipelines, timezone)
     expected = {k: {c: v for c, v in row.items() if v} for k, row in expected.items()}
     expected = {k: v for k, v in expected.items() if v}
     columns = [

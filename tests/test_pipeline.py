@@ -2,23 +2,21 @@
 
 import os
 import re
-import shutil
 import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import AssetKey, materialize
 
-from pipelines.dbt_assets import DBT_PROJECT_DIR, KEPT_DBT_RUN_FOLDERS, dbt_cli, kpi_models
+from pipelines.dbt_assets import DBT_PROJECT_DIR
 from pipelines.hubspot.objects import CRM_OBJECTS
 from pipelines.runner import ExitCode, run_pipeline
 from pipelines.settings import load_settings
 
-from .conftest import point_at
-from .kpi_oracle import home_amount, open_pipeline, parse_time, rep_weekly, week_start
+from .conftest import TOKEN, point_at
+from .kpi_oracle import open_pipeline, parse_time, rep_weekly
+from .test_cli import crm_kpi
 
 
 def test_a_run_materializes_every_asset_and_check_and_publishes(published_run):
@@ -71,6 +69,7 @@ def test_published_rep_weekly_equals_kpis_computed_from_the_crm(published_run, d
     assert rows[(rows.deals_won + rows.deals_lost) == 0].win_rate.isna().all()
 
 
+@pytest.mark.pipeline
 def test_a_run_in_another_time_zone_dates_every_record_again(fresh_crm, tmp_path, monkeypatch):
     # Staging dates each activity and deal in the reporting time zone once, when it stages the
     # record; a run in another zone must date all of them again, not only the records the sync
@@ -92,12 +91,23 @@ def test_a_run_in_another_time_zone_dates_every_record_again(fresh_crm, tmp_path
         d
         for d in crm.live("deals")
         if d["properties"].get("hubspot_owner_id") in owners
-        and parse_time(d["updatedAt"]) < a_day_ago
         and parse_time(d["properties"]["closedate"]) > sunday + timedelta(days=2)
+        and parse_time(d["updatedAt"]) < a_day_ago
     )
     crm.update("deals", deal["id"], {"createdate": at_sunday_night}, at=a_day_ago)
+
+    # The first run, in UTC, is a user's `crm-kpi run`; its summary says what it did.
     point_at(monkeypatch, fresh_crm, tmp_path, timezone="UTC")
-    assert run_pipeline(load_settings()).exit_code == ExitCode.PUBLISHED
+    done = crm_kpi("run", env={"PYTHONPATH": os.getcwd()}, cwd=tmp_path)
+    assert_the_run_summary_says_what_it_did(done, tmp_path)
+
+    # A warehouse staged before rows carried their zone (as after upgrading) is staged again
+    # too: calls and emails lose the column, the other tables keep UTC.
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        for kind in ("calls", "emails"):
+            table = f"staging.stg_hubspot__{kind}"
+            con.execute(f"alter table {table} drop column reporting_timezone")
+            con.execute(f"update {table} set occurred_on = null")
     point_at(monkeypatch, fresh_crm, tmp_path, timezone="Asia/Kolkata")  # UTC+05:30
     outcome = run_pipeline(load_settings())
     assert outcome.exit_code == ExitCode.PUBLISHED, outcome.reason
@@ -106,17 +116,19 @@ def test_a_run_in_another_time_zone_dates_every_record_again(fresh_crm, tmp_path
     assert expected != rep_weekly(crm.objects, crm.owners, crm.pipelines, "UTC")
     assert_rep_weekly_published(tmp_path, expected)
 
-    # A warehouse staged before rows carried their zone (as after upgrading) is staged again too.
-    staged_days = {kind: ["occurred_on"] for kind in ("calls", "emails", "meetings", "tasks")}
-    staged_days["deals"] = ["created_on", "closed_on"]
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
-        for kind, days in staged_days.items():
-            table = f"staging.stg_hubspot__{kind}"
-            con.execute(f"alter table {table} drop column reporting_timezone")
-            con.execute(f"update {table} set " + ", ".join(f"{day} = null" for day in days))
-    outcome = run_pipeline(load_settings())
-    assert outcome.exit_code == ExitCode.PUBLISHED, outcome.reason
-    assert_rep_weekly_published(tmp_path, expected)
+
+def assert_the_run_summary_says_what_it_did(done: subprocess.CompletedProcess, data_dir: Path):
+    assert done.returncode == 0, done.stderr
+    assert f"published {data_dir / 'kpi.duckdb'}" in done.stdout
+    assert "kpi_rep_weekly:" in done.stdout and "open pipeline now:" in done.stdout
+    assert TOKEN not in done.stdout + done.stderr
+    # the final summary: per object, marts, checks, duration, and where the report is
+    assert re.search(r"deals +full +[\d,]+ fetched +[\d,]+ stored", done.stdout)
+    marts = len(list((DBT_PROJECT_DIR / "models" / "marts").glob("*.sql")))
+    assert re.search(rf"marts built: {marts}\b", done.stdout)
+    assert re.search(r"checks: [1-9]\d* passed, \d+ warned, 0 failed", done.stdout)
+    assert re.search(r"finished in \d+s", done.stdout)
+    assert f"report: {data_dir / 'kpi_report.html'}" in done.stdout
 
 
 def published_table(data_dir: Path, table: str):
@@ -197,187 +209,3 @@ def test_published_file_holds_no_email_addresses_or_token(published_run, demo_cr
     for path in data_dir.rglob("*"):
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path
-
-
-def won_in_week(data_dir, owner_id, week):
-    con = duckdb.connect(str(data_dir / "kpi.duckdb"), read_only=True)
-    try:
-        return con.execute(
-            "select deals_won, won_amount from kpi_rep_weekly "
-            "where owner_id = $owner and week_start = $week",
-            {"owner": owner_id, "week": week},
-        ).fetchone()
-    finally:
-        con.close()
-
-
-def test_incremental_runs_drop_archived_deals_and_quarantine_a_negative_amount(
-    fresh_crm, tmp_path, monkeypatch
-):
-    point_at(monkeypatch, fresh_crm, tmp_path)
-    assert run_pipeline(load_settings()).exit_code == ExitCode.PUBLISHED
-
-    # A won deal archived in the CRM leaves the KPIs at the next (incremental) run.
-    owners = {o["id"] for o in fresh_crm.crm.owners}
-    won = next(
-        d
-        for d in fresh_crm.crm.live("deals")
-        if d["properties"]["dealstage"] == "closedwon"
-        and d["properties"]["hubspot_owner_id"] in owners
-        and home_amount(d["properties"])
-    )
-    owner, amount = won["properties"]["hubspot_owner_id"], home_amount(won["properties"])
-    week = week_start(parse_time(won["properties"]["closedate"]), "UTC")
-    deals_won, won_amount = won_in_week(tmp_path, owner, week)
-    fresh_crm.crm.archive("deals", won["id"])
-    outcome = run_pipeline(load_settings())
-    assert outcome.exit_code == ExitCode.PUBLISHED, outcome.reason
-    assert outcome.modes["deals"] == "incremental"
-    after = won_in_week(tmp_path, owner, week)
-    assert after[0] == deals_won - 1
-    assert float(after[1]) == pytest.approx(float(won_amount) - amount)
-
-    # dbt's uniqueness test of an incremental staging table checks the rows the last build
-    # restaged (the archived deal) against the whole table: an older version of that deal left
-    # beside it fails the test.
-    assert dbt_test(tmp_path, "stg_hubspot__deals").returncode == 0
-    stale = "select * replace (staged_at - interval 1 day as staged_at) from {} where deal_id = $id"
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
-        con.execute(
-            "insert into staging.stg_hubspot__deals " + stale.format("staging.stg_hubspot__deals"),
-            {"id": won["id"]},
-        )
-    failed = dbt_test(tmp_path, "stg_hubspot__deals")
-    assert failed.returncode == 1
-    assert "FAIL 1 unique_among_restaged_stg_hubspot__deals_deal_id" in failed.stdout
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
-        con.execute(
-            "delete from staging.stg_hubspot__deals where deal_id = $id and staged_at < "
-            "(select max(staged_at) from staging.stg_hubspot__deals)",
-            {"id": won["id"]},
-        )
-
-    # A negative amount on an open deal is a record-level problem: the deal is quarantined and
-    # left out of the open pipeline, and the run still publishes.
-    open_deal = next(
-        d for d in fresh_crm.crm.live("deals") if d["properties"]["hs_is_closed"] == "false"
-    )
-    stage = (open_deal["properties"]["pipeline"], open_deal["properties"]["dealstage"])
-    fresh_crm.crm.update(
-        "deals", open_deal["id"], {"amount": "-999999999", "amount_in_home_currency": None}
-    )
-    outcome = run_pipeline(load_settings())
-
-    assert outcome.exit_code == ExitCode.PUBLISHED, outcome.reason
-    assert outcome.quarantined_records == 1
-    expected = open_pipeline(
-        {"deals": [d for d in fresh_crm.crm.objects["deals"] if d["id"] != open_deal["id"]]},
-        fresh_crm.crm.pipelines,
-    )
-    con = duckdb.connect(str(tmp_path / "kpi.duckdb"), read_only=True)
-    try:
-        listed = con.execute("select object_type, record_id, issue from kpi_data_issues").fetchall()
-        open_deals = con.execute(
-            "select open_deals from kpi_open_pipeline where pipeline_id = $p and stage_id = $s",
-            {"p": stage[0], "s": stage[1]},
-        ).fetchall()
-    finally:
-        con.close()
-    assert listed == [("deals", open_deal["id"], "negative_amount")]
-    published_open_deals = float(open_deals[0][0]) if open_deals else 0.0
-    assert published_open_deals == expected.get(stage, {}).get("open_deals", 0.0)
-
-
-def test_each_kind_of_dbt_data_test_fails_on_a_table_broken_its_way(
-    demo_crm, published_run, tmp_path, monkeypatch
-):
-    # A copy of the published run's warehouse, broken once per kind of test the build runs.
-    data_dir = published_run.data_dir
-    shutil.copy(data_dir / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
-    point_at(monkeypatch, demo_crm, tmp_path, timezone="Europe/Berlin")
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
-        first_row = "rowid = (select min(rowid) from marts.kpi_rep_weekly)"
-        con.execute(f"update marts.kpi_rep_weekly set calls = null where {first_row}")
-        con.execute(
-            "update marts.kpi_rep_weekly set owner_id = 'no-such-owner' where rowid = "
-            "(select max(rowid) from marts.kpi_rep_weekly)"
-        )
-        # A rep's second week goes missing: the weeks are no longer dense.
-        con.execute(
-            """
-            delete from marts.kpi_rep_weekly where (owner_id, week_start) = (
-                select (owner_id, week_start) from marts.kpi_rep_weekly
-                where owner_id != 'no-such-owner'
-                qualify row_number() over (partition by owner_id order by week_start) = 2
-                order by owner_id limit 1
-            )
-            """
-        )
-        # The pipeline stages are a view: point it at a copy with a duplicate and a bad row.
-        con.execute("create table staging.stages as select * from staging.stg_hubspot__deal_stages")
-        con.execute(
-            "update staging.stages set probability = 1.5, stage_id = null "
-            "where rowid = (select max(rowid) from staging.stages)"
-        )
-        con.execute(
-            "create or replace view staging.stg_hubspot__deal_stages as select * from "
-            "staging.stages union all (select * from staging.stages order by rowid limit 1)"
-        )
-
-    result = dbt_test(tmp_path, "kpi_rep_weekly stg_hubspot__deal_stages")
-
-    assert result.returncode == 1
-    failed = set(re.findall(r" FAIL \d+ (\w+)", result.stdout))
-    for test in [
-        "not_null_columns_kpi_rep_weekly_",
-        "relationships_kpi_rep_weekly_owner_id__owner_id__ref_dim_reps_",
-        "assert_kpi_rep_weekly_is_dense",
-        "unique_combination_of_columns_stg_hubspot__deal_stages_pipeline_id__stage_id",
-        "not_null_stg_hubspot__deal_stages_stage_id",
-        "accepted_range_stg_hubspot__deal_stages_probability__1__0",
-    ]:
-        assert any(name.startswith(test) for name in failed), (test, failed)
-
-
-def test_a_dbt_build_keeps_only_the_newest_run_folders(
-    demo_crm, published_run, tmp_path, monkeypatch
-):
-    # dagster-dbt writes a folder per build into dbt's target: older ones must not pile up.
-    data_dir = published_run.data_dir
-    shutil.copy(data_dir / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
-    point_at(monkeypatch, demo_crm, tmp_path, timezone="Europe/Berlin")
-    target = DBT_PROJECT_DIR / "target"
-    planted = [target / f"kpi_models-planted-{n}" for n in range(KEPT_DBT_RUN_FOLDERS + 1)]
-    try:
-        for age, folder in enumerate(reversed(planted)):
-            folder.mkdir(parents=True)
-            (folder / "dbt.log").write_text("an old build\n")
-            os.utime(folder, (1_600_000_000 - age, 1_600_000_000 - age))
-
-        result = materialize(
-            [kpi_models],
-            selection=[AssetKey(["marts", "dim_teams"])],
-            resources={"dbt": dbt_cli},
-        )
-
-        assert result.success
-        folders = list(target.glob("kpi_models-*"))
-        assert len(folders) == KEPT_DBT_RUN_FOLDERS
-        assert any(f.name.startswith(f"kpi_models-{result.run_id[:7]}-") for f in folders)
-        assert not planted[0].exists()  # the oldest go first
-    finally:
-        for folder in planted:
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def dbt_test(data_dir: Path, select: str) -> subprocess.CompletedProcess:
-    """`dbt test` of the models in `select`, on the warehouse the pipeline built in data_dir."""
-    paths = ["--profiles-dir", str(DBT_PROJECT_DIR), "--project-dir", str(DBT_PROJECT_DIR)]
-    paths += ["--target-path", str(data_dir / "target"), "--log-path", str(data_dir / "logs")]
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), "test", "--select", select, *paths],
-        env=os.environ | load_settings().dbt_environment(),
-        cwd=DBT_PROJECT_DIR,
-        capture_output=True,
-        text=True,
-    )

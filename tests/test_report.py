@@ -4,7 +4,6 @@ charts draw, and every number it shows is the number in the published tables."""
 import json
 import re
 import shutil
-import time
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -15,6 +14,8 @@ from pipelines.report.render import write_report
 from .browser import PageLog, launch, non_white_share
 from .conftest import PUBLISHED_TIMEZONE
 from .test_cli import clean_env, crm_kpi
+
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +38,7 @@ def render_in_chromium(path) -> dict:
     with launch() as browser:
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         log.watch(page)
-        started = time.monotonic()
         page.goto(path.as_uri(), wait_until="load")
-        load_seconds = time.monotonic() - started
         numbers = page.eval_on_selector_all(
             "[data-column]",
             "els => els.map(e => ({table: e.dataset.table, column: e.dataset.column, "
@@ -59,7 +58,6 @@ def render_in_chromium(path) -> dict:
             "changes": page.eval_on_selector_all(
                 "table.pipeline-change td.change", "els => els.map(e => e.innerText)"
             ),
-            "load_seconds": load_seconds,
         }
 
 
@@ -211,16 +209,11 @@ def test_report_command_for_one_team_and_an_unknown_team(report, tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def test_report_size_and_render_time(report, rendered, tmp_path, capsys):
+def test_the_report_stays_one_small_file(report, tmp_path):
+    # How long writing and loading take is bench/report_bench.py's business, not a test's.
     _, published = report
     result = write_report(published, tmp_path / "r.html", "Europe/Berlin")
-    assert result.size_bytes < 3_000_000
-    assert result.seconds < 60 and rendered["load_seconds"] < 10
-    with capsys.disabled():
-        print(
-            f"\nreport: {result.size_bytes:,} bytes, written in {result.seconds:.1f}s, "
-            f"loaded by Chromium in {rendered['load_seconds']:.2f}s"
-        )
+    assert 100_000 < result.size_bytes < 3_000_000
 
 
 def test_a_week_of_snapshots_and_quotas_show_as_change_and_attainment(

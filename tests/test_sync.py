@@ -202,6 +202,9 @@ def test_kill_9_mid_sync_loses_and_duplicates_nothing(
         "HUBSPOT_BASE_URL": fresh_crm.url,
         "HUBSPOT_ACCESS_TOKEN": TOKEN,
         "CRM_KPI_DATA_DIR": str(tmp_path),
+        # The injected delays pace the sync, not the request budget (see conftest.point_at).
+        "CRM_KPI_RATE_LIMIT": "5000",
+        "CRM_KPI_SEARCH_RATE_LIMIT": "100",
     }
     db = tmp_path / "warehouse.duckdb"
     if incremental:
