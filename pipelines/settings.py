@@ -224,5 +224,12 @@ def load_settings() -> Settings:
         ) from None
     except ValueError as exc:
         errors = getattr(exc, "errors", lambda: [])()
-        message = "; ".join(e["msg"].removeprefix("Value error, ") for e in errors) or str(exc)
+        message = "; ".join(_named(e) for e in errors) or str(exc)
         raise ConfigError(f"bad configuration: {message}") from None
+
+
+def _named(error: dict) -> str:
+    """One validation error, naming the variable unless its message does already."""
+    message = error["msg"].removeprefix("Value error, ")
+    variable = ".".join(str(part) for part in error.get("loc", ()))
+    return message if not variable or variable in message else f"{variable}: {message}"

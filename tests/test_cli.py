@@ -56,6 +56,8 @@ def test_run_with_a_rejected_token_exits_2_with_one_line(fresh_crm, tmp_path):
         ("HUBSPOT_ACCESS_TOKEN", "", "HUBSPOT_ACCESS_TOKEN is not set"),
         ("CRM_KPI_TIMEZONE", "Mars/Olympus", "unknown time zone"),
         ("HUBSPOT_BASE_URL", "api.hubapi.com", "HUBSPOT_BASE_URL must start with"),
+        ("CRM_KPI_MAX_SYNC_AGE_HOURS", "0", "CRM_KPI_MAX_SYNC_AGE_HOURS: Input should be greater"),
+        ("CRM_KPI_RATE_LIMIT", "lots", "CRM_KPI_RATE_LIMIT: Input should be a valid integer"),
     ],
 )
 def test_bad_configuration_exits_2_with_one_line(tmp_path, setting, value, says):

@@ -20,8 +20,6 @@ from markupsafe import Markup, escape
 from . import charts
 from .data import ReportData, load_report_data
 
-REPORT_NAME = "kpi_report.html"
-
 
 @dataclass(frozen=True)
 class ReportResult:
