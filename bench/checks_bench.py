@@ -36,13 +36,13 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dbt_build import size_gib, wait_measured  # noqa: E402
-from raw_layer import generate_raw, write_quotas  # noqa: E402
-from sync_bench import TOKEN, serve_demo_crm  # noqa: E402
+from dbt_build import size_gib, wait_measured
+from raw_layer import generate_raw, write_quotas
+from sync_bench import TOKEN, serve_demo_crm
 
-from pipelines.hubspot.objects import CRM_OBJECTS  # noqa: E402
-from pipelines.hubspot.reconcile import CRM_COUNTS_TABLE, ensure_crm_counts_table  # noqa: E402
-from pipelines.warehouse import SYNC_STATE_TABLE, ensure_raw_schema  # noqa: E402
+from pipelines.hubspot.objects import CRM_OBJECTS
+from pipelines.hubspot.reconcile import CRM_COUNTS_TABLE, ensure_crm_counts_table
+from pipelines.warehouse import SYNC_STATE_TABLE, ensure_raw_schema
 
 TIMEZONE = "America/New_York"
 # The run's steps that are not quality checks.

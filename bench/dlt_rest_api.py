@@ -9,7 +9,7 @@ import dlt
 from dlt.sources.rest_api import rest_api_source
 
 sys.path.insert(0, __file__.rsplit("/bench/", 1)[0])
-from pipelines.hubspot.objects import CRM_OBJECTS  # noqa: E402
+from pipelines.hubspot.objects import CRM_OBJECTS
 
 url, token, db = sys.argv[1:4]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipelines.report.render import write_report  # noqa: E402
+from pipelines.report.render import write_report
 
 
 def main() -> None:

@@ -25,7 +25,6 @@ currently published kpi.duckdb, which the warehouse cannot see, are there as the
 
 import html
 import json
-import shutil
 import threading
 from dataclasses import dataclass
 from functools import cache
@@ -42,6 +41,7 @@ from dagster import (
     asset_check,
 )
 
+from .run_folders import keep_newest_folders
 from .settings import Settings, load_settings
 from .warehouse import connect
 
@@ -200,13 +200,7 @@ def write_data_docs(result, suite: Suite, run_id: str, data_docs_dir: Path) -> P
 
 
 def _write_data_docs_index(data_docs_dir: Path) -> None:
-    runs = sorted(
-        (d for d in data_docs_dir.iterdir() if d.is_dir()),
-        key=lambda d: d.stat().st_mtime,
-        reverse=True,
-    )
-    for old in runs[DATA_DOCS_RUNS_KEPT:]:
-        shutil.rmtree(old, ignore_errors=True)
+    runs = keep_newest_folders(data_docs_dir, DATA_DOCS_RUNS_KEPT)
     items = "".join(
         f"<li>run {html.escape(run.name)}<ul>"
         + "".join(
@@ -215,7 +209,7 @@ def _write_data_docs_index(data_docs_dir: Path) -> None:
             for p in sorted(run.glob("*.html"))
         )
         + "</ul></li>"
-        for run in runs[:DATA_DOCS_RUNS_KEPT]
+        for run in runs
     )
     (data_docs_dir / "index.html").write_text(
         "<!doctype html><title>crm-kpi quality checks</title>"

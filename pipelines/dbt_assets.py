@@ -11,6 +11,7 @@ from dagster import AssetExecutionContext, AssetKey
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from .checks import prepare_validation
+from .run_folders import keep_newest_folders
 from .settings import load_settings
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
@@ -83,15 +84,4 @@ def kpi_models(context: AssetExecutionContext, dbt: DbtCliResource):
     try:
         yield from build.stream()
     finally:
-        forget_old_dbt_run_folders(settings.dbt_runs_dir)
-
-
-def forget_old_dbt_run_folders(runs_dir: Path) -> None:
-    """Delete the dbt run folders but the newest KEPT_DBT_RUN_FOLDERS."""
-    folders = sorted(
-        (p for p in runs_dir.iterdir() if p.is_dir()),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    for folder in folders[KEPT_DBT_RUN_FOLDERS:]:
-        shutil.rmtree(folder, ignore_errors=True)
+        keep_newest_folders(settings.dbt_runs_dir, KEPT_DBT_RUN_FOLDERS)

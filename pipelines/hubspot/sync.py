@@ -169,7 +169,7 @@ def _run(tasks, make_client, con, synced_at, progress, workers) -> None:
                         return
                     put((task, page))
             put((task, None))
-        except BaseException as exc:  # noqa: BLE001 -- handed to the writer thread to raise
+        except BaseException as exc:  # handed to the writer thread, which raises it
             put((task, exc))
 
     failures: list[BaseException] = []

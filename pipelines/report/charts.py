@@ -12,9 +12,9 @@ import matplotlib
 
 matplotlib.use("svg")  # no display, no GUI toolkit: the report is rendered on servers too
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 # Print-friendly: colours that survive greyscale by lightness, thin grid, no chart junk.
 INK, MUTED, ACCENT, SECOND, WARN = "#1f2933", "#8a96a3", "#1f5f99", "#7fb2e5", "#c2410c"
