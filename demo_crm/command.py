@@ -1,7 +1,7 @@
 """`crm-kpi demo-crm`: its options, and serving the demo CRM they describe until Ctrl-C.
 
-pipelines/cli.py imports this only once `demo-crm` is the command being parsed, so the product's
-other commands never load the demo CRM.
+pipelines/cli.py hands `demo-crm`'s arguments to `main` here, importing this package only then,
+so the product's other commands never load the demo CRM.
 """
 
 import argparse
@@ -11,6 +11,18 @@ from datetime import datetime
 
 from .clock import from_ms, parse_instant
 from .hubspot.server import DemoCrmServer
+
+
+def main(argv: list[str], prog: str = "crm-kpi demo-crm") -> int:
+    """Parse `demo-crm`'s arguments and serve until Ctrl-C; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Serve the demo CRM alone: HubSpot's CRM v3 API with a generated sales org, "
+        "until interrupted.",
+    )
+    add_demo_crm_arguments(parser)
+    serve_from_args(parser.parse_args(argv))
+    return 0
 
 
 def add_demo_crm_arguments(parser: argparse.ArgumentParser) -> None:

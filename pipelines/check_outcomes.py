@@ -17,9 +17,10 @@ class CheckOutcomes:
     passed: int = 0
     warned: int = 0  # did not pass, severity WARN: published anyway
     failed: int = 0  # did not pass, severity ERROR: blocks publishing
-    # Every check that did not pass, as "raw/deals crm_reconciliation (failed)" or "(warned)".
+    # Every check that did not pass, as "marts/kpi_rep_weekly kpi_rep_weekly (failed)" or
+    # "(warned)".
     not_passed: tuple[str, ...] = ()
-    # The blocking ones with what they found: "raw/deals crm_reconciliation: <description>".
+    # The blocking ones with what they found: "marts/kpi_rep_weekly kpi_rep_weekly: <description>".
     blocking_failures: tuple[str, ...] = ()
 
     @classmethod

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 from .exit_codes import ExitCode
 from .settings import ConfigError, Settings, load_settings, setting_default, setting_variable
 
+DEMO_CRM = "demo-crm"
+
 
 def _reads(*fields: str) -> tuple[str, ...]:
     """The settings a command reads, by Settings field; a name Settings lacks fails at import."""
@@ -36,7 +38,7 @@ SYNC_READS = _reads(
     "rate_limit",
     "search_rate_limit",
     "extra_properties",
-    "max_sync_age_hours",  # the raw layer's freshness and reconciliation checks run with it
+    "max_sync_age_hours",  # the raw layer's freshness checks run with the sync
 )
 RUN_READS = SYNC_READS + _reads(
     "quotas", "timezone", "as_of", "max_deal_amount", "max_quarantine_share", "max_row_count_drop"
@@ -72,6 +74,12 @@ def _settings_help(fields: Sequence[str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == [DEMO_CRM]:
+        # The demo CRM parses its own options: the product never imports it otherwise.
+        from demo_crm.command import main as serve_demo_crm
+
+        return serve_demo_crm(argv[1:], prog=f"crm-kpi {DEMO_CRM}")
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
@@ -133,14 +141,10 @@ def _parser() -> argparse.ArgumentParser:
         DEMO_READS,
         _cmd_demo,
     )
-    _add_demo_crm_arguments_when_parsed(
-        command(
-            "demo-crm",
-            "serve the demo CRM alone (token demo-token)",
-            "Serves HubSpot's CRM v3 API with generated data until interrupted.",
-            [],
-            _cmd_demo_crm,
-        )
+    # Listed here for --help only: main() hands its arguments to the demo CRM's own parser.
+    commands.add_parser(
+        DEMO_CRM,
+        help="serve the demo CRM alone (token demo-token); crm-kpi demo-crm --help for options",
     )
     report = command(
         "report",
@@ -219,33 +223,6 @@ def _write_demo_quotas(crm, settings: Settings) -> Path:
                 for year, q in (last_quarter, this_quarter):
                     writer.writerow([owner["email"], f"{year}-Q{q}", 400000])
     return path
-
-
-def _cmd_demo_crm(settings: Settings, args) -> int:
-    from demo_crm import serve_from_args
-
-    serve_from_args(args)
-    return ExitCode.PUBLISHED
-
-
-def _add_demo_crm_arguments_when_parsed(parser: argparse.ArgumentParser) -> None:
-    """Declare `demo-crm`'s options only once that command is parsed (its --help included).
-
-    They come from the demo CRM, a package of its own that the product never imports: every
-    other command, and `crm-kpi --help`, runs without it.
-    """
-
-    def parse_known_args(
-        args: list[str] | None = None, namespace: argparse.Namespace | None = None
-    ) -> tuple[argparse.Namespace, list[str]]:
-        from demo_crm import add_demo_crm_arguments
-
-        del parser.parse_known_args  # argparse's own again, now with the options
-        add_demo_crm_arguments(parser)
-        return parser.parse_known_args(args, namespace)
-
-    # argparse hands a subcommand's arguments to that subparser's parse_known_args.
-    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
 def _cmd_report(settings: Settings, args) -> int:
