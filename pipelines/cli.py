@@ -201,8 +201,9 @@ def _cmd_demo(settings: Settings, args) -> int:
         os.environ["HUBSPOT_ACCESS_TOKEN"] = crm.token
         # The demo CRM enforces no request limit: HubSpot's default budget (100 per 10 s) would
         # only make the first sync wait (~30 s of 3,000 deals' activities). A set value wins.
-        os.environ.setdefault("CRM_KPI_RATE_LIMIT", "5000")
-        os.environ.setdefault("CRM_KPI_SEARCH_RATE_LIMIT", "100")
+        for name, unlimited in (("rate_limit", 5000), ("search_rate_limit", 100)):
+            if name not in settings.model_fields_set:
+                os.environ[setting_variable(name)] = str(unlimited)
         print(f"demo CRM serving at {crm.url}")
         if settings.quotas is None:
             os.environ["CRM_KPI_QUOTAS"] = str(_write_demo_quotas(crm, settings))
