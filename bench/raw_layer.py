@@ -17,7 +17,8 @@ sys.path.insert(0, str(ROOT))
 
 from demo_crm.catalog import PIPELINE_STAGES, RENEWALS_PIPELINE_ID  # noqa: E402
 from demo_crm.generator.org import build_pipelines  # noqa: E402
-from pipelines.warehouse import ensure_raw_table  # noqa: E402
+from pipelines.hubspot.reconcile import ensure_crm_counts_table  # noqa: E402
+from pipelines.warehouse import SYNC_STATE_TABLE, ensure_raw_schema, ensure_raw_table  # noqa: E402
 
 DAY_ONE = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
 DAY_TWO = DAY_ONE + timedelta(days=1)
@@ -74,9 +75,13 @@ def sql_of(text: str) -> str:
     return re.sub(r"\bu\((\d+)\)", lambda m: u(int(m.group(1))), text).replace("{ISO}", ISO)
 
 
+RAW_TABLES = ["owners", "deal_pipelines", "deals", *ACTIVITIES, "contacts", "companies"]
+
+
 def generate_raw(con, deals: int, activities: int, version: int, loaded_at: datetime) -> None:
-    con.execute("create schema if not exists raw")
-    for table in ["owners", "deal_pipelines", "deals", *ACTIVITIES, "contacts", "companies"]:
+    ensure_raw_schema(con)
+    ensure_crm_counts_table(con)  # the reconciliation's counts stay empty: no CRM to ask
+    for table in RAW_TABLES:
         ensure_raw_table(con, table)  # the sync's shape: no key, so checkpoints stay cheap
     set_clock(con, loaded_at)
     insert_owners(con)
@@ -98,6 +103,21 @@ def generate_raw(con, deals: int, activities: int, version: int, loaded_at: date
                 from range({max(1, deals // 10)}) as t (i)
             )
             """
+        )
+    record_sync_state(con, "full")
+
+
+def record_sync_state(con, mode: str) -> None:
+    """What the sync commits beside each object's records: when it synced, and how many."""
+    for table in RAW_TABLES:
+        con.execute(
+            f"""
+            insert or replace into {SYNC_STATE_TABLE}
+            select $table, getvariable('loaded_at'), getvariable('loaded_at'), $mode,
+                count(*), count(*) filter (archived)
+            from raw.{table}
+            """,
+            {"table": table, "mode": mode},
         )
 
 
@@ -360,6 +380,7 @@ def change_a_day(con, deals: int, activities: int) -> int:
         insert_activities(
             con, kind, activities, int(activities * CHANGE_SHARE * 0.2), deals, version=1
         )
+    record_sync_state(con, "incremental")
     return sum(
         con.execute(
             f"select count(*) from raw.{table} where loaded_at = getvariable('loaded_at')"
