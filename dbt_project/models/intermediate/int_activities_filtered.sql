@@ -11,10 +11,10 @@ activities as (
 
 quarantined as (
 
-    select distinct
-        object_type,
-        record_id
+    -- Activity ids are unique across activity types (the contract says so).
+    select distinct record_id as activity_id
     from {{ ref('int_data_issues') }}
+    where record_kind = 'activity'
 
 ),
 
@@ -30,9 +30,7 @@ filtered as (
     from activities
     where
         not is_archived
-        and (crm_object, activity_id) not in (
-            select (quarantined.object_type, quarantined.record_id) from quarantined
-        )
+        and activity_id not in (select quarantined.activity_id from quarantined)
 
 )
 

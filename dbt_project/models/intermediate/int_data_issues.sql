@@ -45,6 +45,7 @@ live_deals as not materialized (
 deal_issues as (
 
     select
+        'deal' as record_kind,
         crm_object as object_type,
         deal_id as record_id,
         case
@@ -57,6 +58,7 @@ deal_issues as (
     union all
 
     select
+        'deal' as record_kind,
         crm_object as object_type,
         deal_id as record_id,
         'closed_before_created' as issue
@@ -69,6 +71,7 @@ activity_issues as (
 
     -- No day to count the activity on.
     select
+        'activity' as record_kind,
         crm_object as object_type,
         activity_id as record_id,
         'missing_timestamp' as issue
@@ -80,12 +83,14 @@ activity_issues as (
 owned_records as (
 
     select
+        'deal' as record_kind,
         crm_object as object_type,
         deal_id as record_id,
         owner_id
     from live_deals
     union all
     select
+        'activity' as record_kind,
         crm_object as object_type,
         activity_id as record_id,
         owner_id
@@ -98,6 +103,7 @@ unknown_owner_issues as (
     -- An owner id the CRM does not list, not even as deactivated: nobody can be coached on it.
     -- Records without an owner are not issues (shared inboxes, unassigned leads).
     select
+        owned_records.record_kind,
         owned_records.object_type,
         owned_records.record_id,
         'unknown_owner' as issue

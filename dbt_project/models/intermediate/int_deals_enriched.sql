@@ -17,10 +17,9 @@ stages as (
 
 quarantined as (
 
-    select distinct
-        object_type,
-        record_id
+    select distinct record_id as deal_id
     from {{ ref('int_data_issues') }}
+    where record_kind = 'deal'
 
 ),
 
@@ -65,9 +64,7 @@ enriched as (
             and deals.stage_id = stages.stage_id
     where
         not deals.is_archived
-        and (deals.crm_object, deals.deal_id) not in (
-            select (quarantined.object_type, quarantined.record_id) from quarantined
-        )
+        and deals.deal_id not in (select quarantined.deal_id from quarantined)
 
 )
 

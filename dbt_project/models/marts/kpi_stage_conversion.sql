@@ -10,11 +10,13 @@ stage_entries as (
 
 ),
 
-counted_deals as (
+quarantined as (
 
-    -- Live deals outside quarantine. Filtered here, not in the incremental intermediate model:
-    -- a deal fixed in the CRM leaves quarantine without being re-classified.
-    select deal_id from {{ ref('int_deals_enriched') }}
+    -- Filtered here, not in the incremental intermediate model: a deal fixed in the CRM leaves
+    -- quarantine without being re-classified.
+    select distinct record_id as deal_id
+    from {{ ref('int_data_issues') }}
+    where record_kind = 'deal'
 
 ),
 
@@ -26,7 +28,7 @@ counted_entries as (
         not is_archived
         and is_known_stage
         and not is_closed
-        and deal_id in (select counted_deals.deal_id from counted_deals)
+        and deal_id not in (select quarantined.deal_id from quarantined)
 
 ),
 
