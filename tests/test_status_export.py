@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-import time
 
 import duckdb
 import pyarrow.parquet as pq
@@ -95,10 +94,9 @@ def test_status_answers_while_a_run_holds_the_warehouse(published_run, tmp_path)
         with pytest.raises(duckdb.IOException):
             duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
         env = {**clean_env(tmp_path), "CRM_KPI_DATA_DIR": str(data_dir)}
-        started = time.monotonic()
+        # crm_kpi's own timeout fails the test should status wait for the writer.
         done = crm_kpi("status", env=env, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
-        assert time.monotonic() - started < 60
         assert "a run is writing the warehouse now" in done.stdout
         assert "deals" in done.stdout and "watermark" in done.stdout
         assert "Traceback" not in done.stderr
