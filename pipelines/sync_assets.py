@@ -16,13 +16,12 @@ from dagster import (
 )
 
 from .checks import prepare_validation
-from .hubspot.client import HubSpotClient
+from .hubspot.client import client_factory
 from .hubspot.objects import CRM_OBJECTS
-from .hubspot.ratelimit import RateLimiter
 from .hubspot.reconcile import record_crm_counts
 from .hubspot.sync import sync_crm
 from .progress import sync_progress
-from .settings import Settings, load_settings
+from .settings import load_settings
 from .warehouse import connect
 
 RAW_GROUP = "raw"
@@ -36,20 +35,6 @@ class SyncConfig(Config):
 
 def raw_asset_key(object_name: str) -> AssetKey:
     return AssetKey(["raw", object_name])
-
-
-def client_factory(settings: Settings):
-    """Clients for the fetching threads: own sessions, one shared request budget."""
-    budget = RateLimiter(settings.rate_limit, 10.0)
-    search_budget = RateLimiter(settings.search_rate_limit, 1.0)
-    token = settings.access_token()
-
-    def make_client() -> HubSpotClient:
-        return HubSpotClient(
-            settings.hubspot_base_url, token, budget=budget, search_budget=search_budget
-        )
-
-    return make_client
 
 
 @multi_asset(

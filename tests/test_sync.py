@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -189,13 +190,23 @@ def test_the_budget_keeps_a_sync_under_the_servers_limit(fresh_crm, tmp_path):
     assert raw_versions(db) == crm_versions(fresh_crm)
 
 
+SYNC_PROCESS = Path(__file__).with_name("sync_process.py")
+
+
 @pytest.mark.parametrize(
-    ("incremental", "kill_after_requests"),
-    # A full sync of this CRM takes about 310 requests, the incremental one about 80.
-    [(False, 40), (False, 250), (True, 30), (True, 70)],
+    ("incremental", "kill_after_requests", "command"),
+    # A full sync of this CRM takes about 310 requests, the incremental one about 80. One case
+    # kills a user's `crm-kpi sync`; the others the same sync without Dagster's start-up.
+    [
+        (False, 40, [str(SYNC_PROCESS)]),
+        (False, 250, ["-m", "pipelines.cli", "sync"]),
+        (True, 30, [str(SYNC_PROCESS)]),
+        (True, 70, [str(SYNC_PROCESS)]),
+    ],
+    ids=["full-early", "full-late-cli", "incremental-early", "incremental-late"],
 )
 def test_kill_9_mid_sync_loses_and_duplicates_nothing(
-    fresh_crm, tmp_path, incremental, kill_after_requests
+    fresh_crm, tmp_path, incremental, kill_after_requests, command
 ):
     env = {
         **os.environ,
@@ -213,8 +224,8 @@ def test_kill_9_mid_sync_loses_and_duplicates_nothing(
     fresh_crm.clear_requests()
     fresh_crm.inject_faults(kind="delay", delay=0.01, count=100_000)  # slow enough to aim at
     sync = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "sync"],
-        env=env,
+        [sys.executable, *command],
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -7,11 +7,12 @@ import json
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import requests
 
+from ..settings import Settings
 from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -189,3 +190,17 @@ def _error_text(response: requests.Response) -> str:
         parts = [str(body.get(k)) for k in ("category", "errorType", "message") if body.get(k)]
         return ": ".join(parts)[:300]
     return response.reason or ""
+
+
+def client_factory(settings: Settings) -> Callable[[], HubSpotClient]:
+    """Clients for the fetching threads: own sessions, one shared request budget."""
+    budget = RateLimiter(settings.rate_limit, 10.0)
+    search_budget = RateLimiter(settings.search_rate_limit, 1.0)
+    token = settings.access_token()
+
+    def make_client() -> HubSpotClient:
+        return HubSpotClient(
+            settings.hubspot_base_url, token, budget=budget, search_budget=search_budget
+        )
+
+    return make_client
