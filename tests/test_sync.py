@@ -168,13 +168,13 @@ def test_properties_the_portal_lacks_are_ignored_and_custom_ones_arrive(fresh_cr
 
 
 def test_the_budget_keeps_a_sync_under_the_servers_limit(fresh_crm, tmp_path):
-    fresh_crm.max_search_requests_per_s = 3
+    fresh_crm.max_search_requests_per_s = 10
     db = tmp_path / "w.duckdb"
     sync_into(db, fresh_crm)
     simulate_day(fresh_crm.crm, change_share=0.05)
     from pipelines.hubspot.ratelimit import RateLimiter
 
-    search_budget = RateLimiter(3, 1.0)
+    search_budget = RateLimiter(10, 1.0)
     client_429s = []
 
     def make_client():
