@@ -23,7 +23,6 @@ currently published kpi.duckdb, which the warehouse cannot see, are there as the
 `publication_row_counts`.
 """
 
-import html
 import json
 import threading
 from dataclasses import dataclass
@@ -41,14 +40,13 @@ from dagster import (
     asset_check,
 )
 
-from .run_folders import keep_newest_folders
+from .data_docs import page_view, write_data_docs
 from .settings import Settings, load_settings
 from .warehouse import connect
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "expectations"
 # Tables whose row count may rightly fall to nothing: an empty quarantine list is good news.
 ROW_COUNT_DROP_EXEMPT = ("kpi_data_issues",)
-DATA_DOCS_RUNS_KEPT = 30
 # A suite's own query adds a column or two to a table; computing more is a quality model's job.
 MAX_QUERY_LENGTH = 120
 
@@ -183,40 +181,6 @@ def validate_suite(suite: Suite, rows: pd.DataFrame, parameters: dict[str, Any] 
     return result, outcomes
 
 
-def write_data_docs(result, suite: Suite, run_id: str, data_docs_dir: Path) -> Path:
-    """Render one suite's validation as GX Data Docs HTML under data_docs/<run id>/.
-
-    Only the validated rows' results are rendered (aggregates and KPI rows): no setting, and so
-    no token, ever reaches the page. The index lists the kept runs, newest first.
-    """
-    renderer, view = _data_docs_page_view()
-    page = view.render(renderer.render(result))
-    run_dir = data_docs_dir / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / f"{suite.name}.html"
-    path.write_text(page)
-    _write_data_docs_index(data_docs_dir)
-    return path
-
-
-def _write_data_docs_index(data_docs_dir: Path) -> None:
-    runs = keep_newest_folders(data_docs_dir, DATA_DOCS_RUNS_KEPT)
-    items = "".join(
-        f"<li>run {html.escape(run.name)}<ul>"
-        + "".join(
-            f'<li><a href="{html.escape(run.name)}/{html.escape(p.name)}">'
-            f"{html.escape(p.stem)}</a></li>"
-            for p in sorted(run.glob("*.html"))
-        )
-        + "</ul></li>"
-        for run in runs
-    )
-    (data_docs_dir / "index.html").write_text(
-        "<!doctype html><title>crm-kpi quality checks</title>"
-        f"<h1>Quality checks per run</h1><ul>{items}</ul>"
-    )
-
-
 def prepare_validation() -> None:
     """Import GX and make its context in a background thread; returns at once.
 
@@ -235,23 +199,13 @@ _preparing: threading.Thread | None = None
 
 def _prepare() -> None:
     _make_pandas_batch_definition()
-    _data_docs_page_view()
+    page_view()
 
 
 def _pandas_batch_definition():
     if _preparing is not None:
         _preparing.join()  # never two threads importing GX at once
     return _make_pandas_batch_definition()
-
-
-@cache
-def _data_docs_page_view():
-    """GX's page renderer and view, made once: a new view builds its jinja environment again,
-    which costs ten times the rendering of a page."""
-    from great_expectations.render.renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
-
-    return ValidationResultsPageRenderer(), DefaultJinjaPageView()
 
 
 @cache
@@ -303,7 +257,7 @@ def build_suite_check(suite: Suite) -> AssetChecksDefinition:
         with connect(settings.warehouse_path, read_only=True) as con:
             rows = fetch_rows(con, suite, settings.published_path)
         gx_result, outcomes = validate_suite(suite, rows, parameters)
-        write_data_docs(gx_result, suite, context.run.run_id, settings.data_docs_dir)
+        write_data_docs(gx_result, suite.name, context.run.run_id, settings.data_docs_dir)
         result = check_result(outcomes)
         context.log.info(f"{suite.name}: {result.description}")
         return result

@@ -9,15 +9,6 @@ activities as (
 
 ),
 
-quarantined as (
-
-    -- Activity ids are unique across activity types (the contract says so).
-    select distinct record_id as activity_id
-    from {{ ref('int_data_issues') }}
-    where record_kind = 'activity'
-
-),
-
 filtered as (
 
     select
@@ -30,7 +21,8 @@ filtered as (
     from activities
     where
         not is_archived
-        and activity_id not in (select quarantined.activity_id from quarantined)
+        -- Activity ids are unique across activity types (the contract says so).
+        and activity_id not in ({{ quarantined_ids('activity') }})
 
 )
 

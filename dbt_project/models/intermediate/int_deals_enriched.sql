@@ -15,14 +15,6 @@ stages as (
 
 ),
 
-quarantined as (
-
-    select distinct record_id as deal_id
-    from {{ ref('int_data_issues') }}
-    where record_kind = 'deal'
-
-),
-
 enriched as (
 
     select
@@ -64,7 +56,7 @@ enriched as (
             and deals.stage_id = stages.stage_id
     where
         not deals.is_archived
-        and deals.deal_id not in (select quarantined.deal_id from quarantined)
+        and deals.deal_id not in ({{ quarantined_ids('deal') }})
 
 )
 

@@ -10,16 +10,6 @@ stage_entries as (
 
 ),
 
-quarantined as (
-
-    -- Filtered here, not in the incremental intermediate model: a deal fixed in the CRM leaves
-    -- quarantine without being re-classified.
-    select distinct record_id as deal_id
-    from {{ ref('int_data_issues') }}
-    where record_kind = 'deal'
-
-),
-
 counted_entries as (
 
     -- Closed stages are where deals end, not steps to convert from.
@@ -28,7 +18,9 @@ counted_entries as (
         not is_archived
         and is_known_stage
         and not is_closed
-        and deal_id not in (select quarantined.deal_id from quarantined)
+        -- Here, not in the incremental intermediate model: a deal fixed in the CRM leaves
+        -- quarantine without being re-classified.
+        and deal_id not in ({{ quarantined_ids('deal') }})
 
 ),
 

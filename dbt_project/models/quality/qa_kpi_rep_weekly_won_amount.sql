@@ -15,14 +15,6 @@ published as (
 
 ),
 
-quarantined as (
-
-    select record_id as deal_id
-    from {{ ref('int_data_issues') }}
-    where record_kind = 'deal'
-
-),
-
 won_deals as (
 
     select
@@ -41,7 +33,7 @@ won_deals as (
         and not deals.is_archived
         and (deals.closed_at is not null or deals.closed_on is not null)
         and deals.owner_id in (select published.owner_id from published)
-        and deals.deal_id not in (select quarantined.deal_id from quarantined)
+        and deals.deal_id not in ({{ quarantined_ids('deal') }})
 
 ),
 
