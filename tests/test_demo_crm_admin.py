@@ -106,24 +106,19 @@ def test_options_and_touch_over_http(server, http):
     assert {server.crm.get("emails", i)["updatedAt"] for i in ids} == {"2026-10-05T15:00:00.000Z"}
 
 
-def test_cli_arguments_and_a_server_in_another_process():
+def test_cli_arguments_and_a_server_in_another_process(tmp_path):
     parser = argparse.ArgumentParser()
     add_demo_crm_arguments(parser)
     args = parser.parse_args(["--port", "0", "--deals", "50", "--rate-limit", "40"])
     assert (args.port, args.deals, args.rate_limit, args.search_rate_limit) == (0, 50, 40, None)
     assert args.activity_scale == 1.0 and args.token == "demo-token" and args.seed == 7
 
-    code = (
-        "import argparse, sys\n"
-        "from demo_crm import add_demo_crm_arguments, serve_from_args\n"
-        "parser = argparse.ArgumentParser()\n"
-        "add_demo_crm_arguments(parser)\n"
-        "serve_from_args(parser.parse_args(sys.argv[1:]))\n"
-    )
+    # The user's command, `crm-kpi demo-crm`, in a working directory of its own (no .env).
     argv = ["--port", "0", "--deals", "40", "--activity-scale", "0.02", "--token", TOKEN]
     argv += ["--now", "2026-10-05T14:03:11.123Z", "--search-rate-limit", "3"]
     process = subprocess.Popen(
-        [sys.executable, "-c", code, *argv],
+        [sys.executable, "-m", "pipelines.cli", "demo-crm", *argv],
+        cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
