@@ -41,12 +41,16 @@ from raw_layer import generate_raw, write_quotas
 from sync_bench import TOKEN, serve_demo_crm
 
 from pipelines.hubspot.objects import CRM_OBJECTS
-from pipelines.hubspot.reconcile import CRM_COUNTS_TABLE, ensure_crm_counts_table
-from pipelines.warehouse import SYNC_STATE_TABLE, ensure_raw_schema
+from pipelines.warehouse import (
+    CRM_COUNTS_TABLE,
+    SYNC_STATE_TABLE,
+    ensure_crm_counts_table,
+    ensure_raw_schema,
+)
 
 TIMEZONE = "America/New_York"
 # The run's steps that are not quality checks.
-NOT_CHECKS = ("hubspot_sync", "kpi_models", "published__kpi_file", "report__kpi_report")
+NOT_CHECKS = ("crm_sync", "kpi_models", "published__kpi_file", "report__kpi_report")
 
 # The child: two runs (argv[1]: "crm" or "generated"); per run, each step's seconds.
 TWO_RUNS = """

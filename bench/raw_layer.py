@@ -17,8 +17,12 @@ sys.path.insert(0, str(ROOT))
 
 from demo_crm.catalog import PIPELINE_STAGES, RENEWALS_PIPELINE_ID  # noqa: E402
 from demo_crm.generator.org import build_pipelines  # noqa: E402
-from pipelines.hubspot.reconcile import ensure_crm_counts_table  # noqa: E402
-from pipelines.warehouse import SYNC_STATE_TABLE, ensure_raw_schema, ensure_raw_table  # noqa: E402
+from pipelines.warehouse import (  # noqa: E402
+    SYNC_STATE_TABLE,
+    ensure_crm_counts_table,
+    ensure_raw_schema,
+    ensure_raw_table,
+)
 
 DAY_ONE = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
 DAY_TWO = DAY_ONE + timedelta(days=1)

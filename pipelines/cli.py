@@ -20,6 +20,7 @@ from .exit_codes import ExitCode
 from .settings import ConfigError, Settings, load_settings, setting_default, setting_variable
 
 DEMO_CRM = "demo-crm"
+CRM_NAMES = ("hubspot", "salesforce")
 
 
 def _reads(*fields: str) -> tuple[str, ...]:
@@ -32,19 +33,36 @@ def _reads(*fields: str) -> tuple[str, ...]:
 
 # What each command reads, for its --help (`crm-kpi --help` lists every setting).
 SYNC_READS = _reads(
+    "crm",
     "hubspot_access_token",
     "hubspot_base_url",
+    "salesforce_login_url",
+    "salesforce_client_id",
+    "salesforce_client_secret",
+    "salesforce_access_token",
+    "salesforce_instance_url",
+    "salesforce_api_version",
     "data_dir",
     "rate_limit",
     "search_rate_limit",
+    "salesforce_lookback_minutes",
+    "salesforce_api_reserve",
     "extra_properties",
     "max_sync_age_hours",  # the raw layer's freshness checks run with the sync
 )
 RUN_READS = SYNC_READS + _reads(
     "quotas", "timezone", "as_of", "max_deal_amount", "max_quarantine_share", "max_row_count_drop"
 )
-# The demo serves its own CRM, with its own token, in place of these.
-DEMO_SERVES = _reads("hubspot_access_token", "hubspot_base_url")
+# The demo serves its own CRM, with its own credentials, in place of these.
+DEMO_SERVES = _reads(
+    "hubspot_access_token",
+    "hubspot_base_url",
+    "salesforce_login_url",
+    "salesforce_client_id",
+    "salesforce_client_secret",
+    "salesforce_access_token",
+    "salesforce_instance_url",
+)
 DEMO_READS = tuple(name for name in RUN_READS if name not in DEMO_SERVES)
 REPORT_READS = _reads("data_dir", "timezone")
 PUBLISHED_READS = _reads("data_dir")
@@ -66,8 +84,8 @@ def _settings_help(fields: Sequence[str]) -> str | None:
             textwrap.fill(
                 f"{meaning}; default {default}" if default else meaning,
                 width,
-                initial_indent=f"  {setting_variable(name):<30}",
-                subsequent_indent=" " * 32,
+                initial_indent=f"  {setting_variable(name):<36} ",
+                subsequent_indent=" " * 39,
             )
         )
     return "\n".join(lines)
@@ -134,17 +152,23 @@ def _parser() -> argparse.ArgumentParser:
         _cmd_run,
     )
     sync.add_argument("--full-refresh", action="store_true", help=full_refresh)
-    command(
+    demo = command(
         "demo",
         "start the demo CRM on a free port, run against it and write the report",
-        "Needs no token: the embedded demo CRM serves realistic data on localhost.",
+        "Needs no credentials: the embedded demo CRM serves realistic data on localhost.",
         DEMO_READS,
         _cmd_demo,
+    )
+    demo.add_argument(
+        "--crm",
+        choices=sorted(CRM_NAMES),
+        help="the demo CRM to serve and read (default CRM_KPI_CRM, else hubspot)",
     )
     # Listed here for --help only: main() hands its arguments to the demo CRM's own parser.
     commands.add_parser(
         DEMO_CRM,
-        help="serve the demo CRM alone (token demo-token); crm-kpi demo-crm --help for options",
+        help="serve a demo CRM alone (--crm hubspot|salesforce); crm-kpi demo-crm --help "
+        "for options",
     )
     report = command(
         "report",
@@ -185,7 +209,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(settings: Settings, args) -> int:
-    settings.access_token()  # fail at once, before the slow imports, when it is missing
+    from .crm_sources import check_credentials
+
+    check_credentials(settings)  # fail at once, before the slow imports, when one is missing
     _preflight(settings)
     sync_only = args.command == "sync"
     outcome, seconds = _run(settings, args.full_refresh, sync_only=sync_only)
@@ -193,23 +219,39 @@ def _cmd_run(settings: Settings, args) -> int:
 
 
 def _cmd_demo(settings: Settings, args) -> int:
-    from demo_crm import DemoCrmServer
-
+    crm_name = args.crm or settings.crm
+    os.environ[setting_variable("crm")] = crm_name
     _preflight(settings)
-    with DemoCrmServer() as crm:
-        os.environ["HUBSPOT_BASE_URL"] = crm.url
-        os.environ["HUBSPOT_ACCESS_TOKEN"] = crm.token
-        # The demo CRM enforces no request limit: HubSpot's default budget (100 per 10 s) would
-        # only make the first sync wait (~30 s of 3,000 deals' activities). A set value wins.
-        for name, unlimited in (("rate_limit", 5000), ("search_rate_limit", 100)):
-            if name not in settings.model_fields_set:
-                os.environ[setting_variable(name)] = str(unlimited)
-        print(f"demo CRM serving at {crm.url}")
+    with _demo_server(crm_name, settings) as server:
+        print(f"demo CRM serving at {server.url}")
         if settings.quotas is None:
-            os.environ["CRM_KPI_QUOTAS"] = str(_write_demo_quotas(crm, settings))
+            os.environ["CRM_KPI_QUOTAS"] = str(_write_demo_quotas(server.crm, settings))
         # Each demo CRM is generated afresh, so the demo always syncs everything.
         outcome, seconds = _run(load_settings(), full_refresh=True)
         return _summarize(outcome, settings, seconds)
+
+
+def _demo_server(crm_name: str, settings: Settings):
+    """The demo CRM, started, with the environment pointing the pipeline at it."""
+    if crm_name == "salesforce":
+        from demo_crm import DemoSalesforceServer
+
+        server = DemoSalesforceServer().start()
+        os.environ["SALESFORCE_LOGIN_URL"] = server.url
+        os.environ["SALESFORCE_CLIENT_ID"] = server.client_id
+        os.environ["SALESFORCE_CLIENT_SECRET"] = server.client_secret
+        os.environ.pop("SALESFORCE_ACCESS_TOKEN", None)  # it would win over the demo's
+        return server
+    from demo_crm import DemoCrmServer
+
+    server = DemoCrmServer().start()
+    os.environ["HUBSPOT_BASE_URL"] = server.url
+    os.environ["HUBSPOT_ACCESS_TOKEN"] = server.token
+    # The demo CRM reports a limit high enough for the budget to follow; search is budgeted by
+    # the setting alone (HubSpot's 4 per second would make the first sync wait). A set value wins.
+    if "search_rate_limit" not in settings.model_fields_set:
+        os.environ[setting_variable("search_rate_limit")] = "100"
+    return server
 
 
 def _write_demo_quotas(crm, settings: Settings) -> Path:
@@ -223,7 +265,7 @@ def _write_demo_quotas(crm, settings: Settings) -> Path:
     with path.open("w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["owner_email", "quarter", "quota_amount"])
-        for owner in crm.crm.owners:
+        for owner in crm.owners:
             if owner.get("email") and not owner.get("archived"):
                 for year, q in (last_quarter, this_quarter):
                     writer.writerow([owner["email"], f"{year}-Q{q}", 400000])

@@ -1,9 +1,14 @@
-"""Every dbt model is a Dagster asset; dbt's own tests become asset checks."""
+"""Every dbt model is a Dagster asset; dbt's own tests become asset checks.
+
+The project enables one CRM's staging and mapping models (CRM_KPI_CRM), so each CRM has a
+manifest of its own, parsed when its definitions load and the models changed since.
+"""
 
 import os
 import shutil
 import sys
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +21,25 @@ from .settings import load_settings
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 # The dbt installed beside this interpreter, so a venv works without being activated.
 _venv_dbt = Path(sys.executable).with_name("dbt")
 # Every build gets a folder of its own under the data directory (compiled SQL, dbt.log: ~1.5 MB
 # a build). The newest are kept to debug a run; all of them would fill the disk.
 KEPT_DBT_RUN_FOLDERS = 10
 dbt_cli = DbtCliResource(
-    project_dir=dbt_project,
+    project_dir=str(DBT_PROJECT_DIR),
     dbt_executable=str(_venv_dbt) if _venv_dbt.exists() else shutil.which("dbt") or "dbt",
 )
 
 
-def _manifest_is_stale() -> bool:
-    manifest = dbt_project.manifest_path
+def dbt_project_for(crm: str) -> DbtProject:
+    return DbtProject(
+        project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=Path("target") / crm
+    )
+
+
+def _manifest_is_stale(project: DbtProject) -> bool:
+    manifest = project.manifest_path
     if not manifest.exists():
         return True
     built = manifest.stat().st_mtime
@@ -44,9 +54,21 @@ def _manifest_is_stale() -> bool:
     return any(p.stat().st_mtime > built for p in sources if p.is_file())
 
 
-# dagster-dbt reads the manifest when definitions load; parse once if the models changed since.
-if _manifest_is_stale():
-    dbt_cli.cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+def parse_manifest(crm: str) -> DbtProject:
+    """`crm`'s dbt project, its manifest parsed again if the models changed since."""
+    project = dbt_project_for(crm)
+    if _manifest_is_stale(project):
+        # dbt reads CRM_KPI_CRM when it parses (dbt_project.yml enables that CRM's models).
+        previous = os.environ.get("CRM_KPI_CRM")
+        os.environ["CRM_KPI_CRM"] = crm
+        try:
+            dbt_cli.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+        finally:
+            if previous is None:
+                del os.environ["CRM_KPI_CRM"]
+            else:
+                os.environ["CRM_KPI_CRM"] = previous
+    return project
 
 
 class CrmKpiTranslator(DagsterDbtTranslator):
@@ -66,22 +88,31 @@ def _layer(props: Mapping[str, Any]) -> str:
     return props["fqn"][1] if len(props["fqn"]) > 2 else "models"
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=CrmKpiTranslator())
-def kpi_models(context: AssetExecutionContext, dbt: DbtCliResource):
-    settings = load_settings()
-    # dbt runs as a subprocess and reads its settings from the environment (env_var).
-    os.environ.update(settings.dbt_environment())
-    prepare_validation()  # for runs without the sync; dbt's subprocess leaves a core free
-    # Unit tests prove the formulas on fixed rows: they run in CI (make test), not on every
-    # publication, where they would add ~9 s and check no data. --no-write-json: dagster-dbt
-    # reads dbt's event stream and nothing reads the JSON artifacts, whose writing (manifest.json
-    # twice, run_results.json) took ~0.6 s of each build on the 10M-activity benchmark.
-    build = dbt.cli(
-        ["build", "--exclude-resource-type", "unit_test", "--no-write-json"],
-        context=context,
-        target_path=settings.dbt_runs_dir / context.run.run_id,
+@cache
+def kpi_models_for(crm: str):
+    """Every dbt model of the project as `crm` enables it."""
+
+    @dbt_assets(
+        manifest=parse_manifest(crm).manifest_path, dagster_dbt_translator=CrmKpiTranslator()
     )
-    try:
-        yield from build.stream()
-    finally:
-        keep_newest_folders(settings.dbt_runs_dir, KEPT_DBT_RUN_FOLDERS)
+    def kpi_models(context: AssetExecutionContext, dbt: DbtCliResource):
+        settings = load_settings()
+        # dbt runs as a subprocess and reads its settings from the environment (env_var).
+        os.environ.update(settings.dbt_environment())
+        prepare_validation()  # for runs without the sync; dbt's subprocess leaves a core free
+        # Unit tests prove the formulas on fixed rows: they run in CI (make test), not on every
+        # publication, where they would add ~9 s and check no data. --no-write-json:
+        # dagster-dbt reads dbt's event stream and nothing reads the JSON artifacts, whose
+        # writing (manifest.json twice, run_results.json) took ~0.6 s of each build on the
+        # 10M-activity benchmark.
+        build = dbt.cli(
+            ["build", "--exclude-resource-type", "unit_test", "--no-write-json"],
+            context=context,
+            target_path=settings.dbt_runs_dir / context.run.run_id,
+        )
+        try:
+            yield from build.stream()
+        finally:
+            keep_newest_folders(settings.dbt_runs_dir, KEPT_DBT_RUN_FOLDERS)
+
+    return kpi_models

@@ -7,7 +7,7 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .hubspot.sync import ObjectSync, SyncProgress
+from .raw_sync import ObjectSync, SyncProgress
 
 LOG_EVERY_S = 10.0
 

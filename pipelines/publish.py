@@ -24,7 +24,7 @@ from dagster import (
 )
 
 from .check_outcomes import CheckOutcomes
-from .dbt_assets import kpi_models
+from .dbt_assets import kpi_models_for
 from .settings import load_settings
 from .warehouse import connect
 
@@ -160,7 +160,12 @@ def _fsync(path: Path) -> None:
 @asset(
     key=PUBLISHED_KPIS,
     # The quality models too: the checks on them (reconciliation, quarantine share) must pass.
-    deps=[key for key in kpi_models.keys if key.path[0] in (MARTS_SCHEMA, QUALITY_SCHEMA)],
+    # The marts and quality models are the same for every CRM: any CRM's manifest names them.
+    deps=[
+        key
+        for key in kpi_models_for("hubspot").keys
+        if key.path[0] in (MARTS_SCHEMA, QUALITY_SCHEMA)
+    ],
     group_name="publish",
     kinds={"duckdb"},
     description="kpi.duckdb: the checked KPI marts that BI tools and managers read (read-only).",

@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 from dagster import DagsterInstance, ExecuteInProcessResult
 
 from .check_outcomes import CheckOutcomes
+from .crm_http import CrmAuthError, CrmError
+from .crm_sources import crm_source
 from .exit_codes import ExitCode
-from .hubspot.client import CrmAuthError, CrmError, HubSpotClient
-from .hubspot.objects import OWNERS
 from .publish import PUBLISHED_KPIS
 from .settings import ConfigError, Settings
 from .status import record_run
+from .sync_assets import SYNC_STEP
+from .warehouse import check_crm
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +34,10 @@ class RunOutcome:
 
 
 def verify_crm_access(settings: Settings) -> None:
-    """Fail fast, before Dagster starts, on a missing or rejected token or an unreachable CRM."""
-    with HubSpotClient(
-        settings.hubspot_base_url, settings.access_token(), max_attempts=2, timeout_s=15
-    ) as client:
-        client.request("GET", OWNERS.path, params={"limit": 1})
+    """Fail fast, before Dagster starts, on another CRM's data directory, a missing or rejected
+    credential or an unreachable CRM."""
+    check_crm(settings.warehouse_path, settings.crm)
+    crm_source(settings).verify(settings)
 
 
 def run_pipeline(
@@ -58,9 +59,12 @@ def run_pipeline(
     except CrmError as exc:
         return RunOutcome(ExitCode.RUN_FAILED, f"cannot read the CRM: {exc}")
 
-    from .definitions import defs  # loading dbt's manifest takes a moment: only when running
+    # Loading dbt's manifest takes a moment: only when running.
+    from .definitions import build_definitions
 
-    job = defs.resolve_job_def("crm_kpi_sync" if sync_only else "crm_kpi_run")
+    job = build_definitions(settings.crm).resolve_job_def(
+        "crm_kpi_sync" if sync_only else "crm_kpi_run"
+    )
     # dbt's output goes to stdout line by line; keep it in a file beside the data, not the terminal.
     settings.run_log_path.parent.mkdir(parents=True, exist_ok=True)
     started_at = datetime.now(UTC)
@@ -70,7 +74,7 @@ def run_pipeline(
             raise_on_error=False,
             run_config={
                 "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-                "ops": {"hubspot_sync": {"config": {"full_refresh": full_refresh}}},
+                "ops": {SYNC_STEP: {"config": {"full_refresh": full_refresh}}},
             },
         )
     outcome = interpret(result, expect_publication=not sync_only)
@@ -114,7 +118,8 @@ def interpret(result: ExecuteInProcessResult, expect_publication: bool = True) -
         )
         return outcome
     failures = [_root_cause(e.step_failure_data.error) for e in result.get_step_failure_events()]
-    auth = [message for cls_name, message in failures if cls_name == CrmAuthError.__name__]
+    user_errors = (CrmAuthError.__name__, ConfigError.__name__)
+    auth = [message for cls_name, message in failures if cls_name in user_errors]
     if auth:
         outcome.exit_code, outcome.reason = ExitCode.BAD_CONFIGURATION, auth[0]
     else:

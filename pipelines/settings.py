@@ -6,10 +6,13 @@ Secrets come only from the environment; nothing here is ever logged or shown in 
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from .salesforce.objects import DEFAULT_API_VERSION
 
 
 class ConfigError(Exception):
@@ -22,12 +25,57 @@ class Settings(BaseSettings):
 
     # Every field has a one-line description: `crm-kpi --help` lists them, and README's settings
     # tables say the same (tests/test_cli.py holds the two to the fields).
+    crm: Literal["hubspot", "salesforce"] = Field(
+        default="hubspot",
+        validation_alias="CRM_KPI_CRM",
+        description="the CRM to sync: hubspot or salesforce (one per data directory)",
+    )
     hubspot_access_token: SecretStr | None = Field(
         default=None,
         repr=False,
         description="private-app token (required to sync; read only from the environment or .env)",
     )
     hubspot_base_url: str = Field(default="https://api.hubapi.com", description="the API's address")
+    salesforce_login_url: str | None = Field(
+        default=None,
+        description="the org's My Domain URL, e.g. https://acme.my.salesforce.com (token endpoint)",
+    )
+    salesforce_client_id: str | None = Field(
+        default=None, description="the External Client App's consumer key"
+    )
+    salesforce_client_secret: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        description="the External Client App's consumer secret (only from the environment or .env)",
+    )
+    salesforce_access_token: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        description="a ready access token instead of the client credentials (wins when both "
+        "are set; it cannot be renewed)",
+    )
+    salesforce_instance_url: str | None = Field(
+        default=None, description="the org's API address, with SALESFORCE_ACCESS_TOKEN"
+    )
+    salesforce_api_version: str = Field(
+        default=DEFAULT_API_VERSION, description="the REST API version, e.g. 65.0"
+    )
+    # Long transactions commit rows with a SystemModstamp earlier than their commit: each sync
+    # re-reads this far before the last one's start, and the merge by id drops the repeats.
+    salesforce_lookback_minutes: float = Field(
+        default=15,
+        ge=0,
+        validation_alias="CRM_KPI_SALESFORCE_LOOKBACK_MINUTES",
+        description="minutes before the last sync's start that an incremental sync re-reads",
+    )
+    salesforce_api_reserve: float = Field(
+        default=0.1,
+        ge=0,
+        lt=1,
+        validation_alias="CRM_KPI_SALESFORCE_API_RESERVE",
+        description="share of the org's daily API requests a sync leaves unused: below it, "
+        "the sync stops and publishes nothing",
+    )
     data_dir: Path = Field(
         default=Path("data"),
         validation_alias="CRM_KPI_DATA_DIR",
@@ -49,14 +97,15 @@ class Settings(BaseSettings):
         validation_alias="CRM_KPI_AS_OF",
         description="compute the KPIs as of this instant (ISO with offset) instead of now",
     )
-    # HubSpot also sells a limit-increase pack (250 per 10 s); search is documented at 5 per
-    # second, and 4 is safe.
-    rate_limit: int = Field(
-        default=100,
+    # Unset, the budget starts at HubSpot's smallest and follows X-HubSpot-RateLimit-Max (a Pro
+    # portal's 190 doubles a first sync's speed); set, it is a ceiling, e.g. for a portal shared
+    # with other apps. Search is documented at 5 per second, and 4 is safe.
+    rate_limit: int | None = Field(
+        default=None,
         gt=0,
         validation_alias="CRM_KPI_RATE_LIMIT",
-        description="the app's request budget per 10 s (HubSpot: 100 Free/Starter, "
-        "190 Pro/Enterprise)",
+        description="HubSpot requests per 10 s at most; unset, it starts at 100 and follows "
+        "the limit HubSpot reports (190 on Pro/Enterprise)",
     )
     search_rate_limit: int = Field(
         default=4,
@@ -131,6 +180,7 @@ class Settings(BaseSettings):
     def dbt_environment(self) -> dict[str, str]:
         """What dbt's profiles.yml and models read (env_var), resolved to absolute values."""
         return {
+            "CRM_KPI_CRM": self.crm,
             "CRM_KPI_DATA_DIR": str(self.data_dir.resolve()),
             "CRM_KPI_TIMEZONE": self.timezone,
             "CRM_KPI_QUOTAS": str(self.quotas or ""),
@@ -138,12 +188,15 @@ class Settings(BaseSettings):
             "CRM_KPI_MAX_DEAL_AMOUNT": str(self.max_deal_amount),
         }
 
-    @field_validator("hubspot_base_url")
+    @field_validator("hubspot_base_url", "salesforce_login_url", "salesforce_instance_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"HUBSPOT_BASE_URL must start with http:// or https://, got {value!r}")
-        return value.rstrip("/")
+    def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"{setting_variable(info.field_name)} must start with http:// or https://, "
+                f"got {value!r}"
+            )
+        return value.rstrip("/") if value else value
 
     @cached_property
     def warehouse_path(self) -> Path:

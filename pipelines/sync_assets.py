@@ -2,6 +2,7 @@
 
 One step, not one per object, because DuckDB takes one writer at a time: the step owns the
 warehouse connection while threads fetch the objects in parallel within one request budget.
+The assets are those of the CRM that CRM_KPI_CRM selects.
 """
 
 from datetime import UTC, datetime
@@ -16,73 +17,71 @@ from dagster import (
 )
 
 from .checks import prepare_validation
-from .hubspot.client import client_factory
-from .hubspot.objects import CRM_OBJECTS
-from .hubspot.reconcile import record_crm_counts
-from .hubspot.sync import sync_crm
+from .crm_sources import CrmSource
 from .progress import sync_progress
 from .settings import load_settings
-from .warehouse import connect
+from .warehouse import claim_for_crm, connect, record_crm_counts
 
 RAW_GROUP = "raw"
+SYNC_STEP = "crm_sync"
 
 
 class SyncConfig(Config):
     full_refresh: bool = False
     """Fetch every record again instead of what changed since the last sync (also finds records
-    deleted outright, which leave no trace in HubSpot's archived listing)."""
+    deleted outright, which leave no trace in an incremental sync)."""
 
 
 def raw_asset_key(object_name: str) -> AssetKey:
     return AssetKey(["raw", object_name])
 
 
-@multi_asset(
-    specs=[
-        AssetSpec(
-            raw_asset_key(obj.name),
-            description=f"HubSpot {obj.name.replace('_', ' ')}, live and archived, as the API "
-            "returned them (one row per record id).",
-            group_name=RAW_GROUP,
-            kinds={"hubspot", "duckdb"},
-            skippable=True,
-        )
-        for obj in CRM_OBJECTS
-    ],
-    can_subset=True,
-    name="hubspot_sync",
-)
-def hubspot_sync(context: AssetExecutionContext, config: SyncConfig):
-    settings = load_settings()
-    prepare_validation()  # the quality checks follow; the sync mostly waits on the CRM
-    selected = [o for o in CRM_OBJECTS if raw_asset_key(o.name) in context.selected_asset_keys]
-    synced_at = datetime.now(UTC)
-    make_client = client_factory(settings)
-    with connect(settings.warehouse_path) as con, sync_progress(context.log) as progress:
-        results = sync_crm(
-            make_client,
-            con,
-            selected,
-            synced_at=synced_at,
-            full_refresh=config.full_refresh,
-            extra_properties=settings.extra_properties,
-            progress=progress,
-        )
-        # What the CRM itself counts, for the crm_reconciliation check.
-        crm_counts = record_crm_counts(make_client, con, selected, synced_at)
-    for result in results:
-        yield MaterializeResult(
-            asset_key=raw_asset_key(result.object_name),
-            metadata={
-                "mode": result.mode,
-                "fetched": result.fetched,
-                "pages": result.pages,
-                "records": result.records,
-                "archived_records": result.archived_records,
-                **(
-                    {"crm_live_records": crm_counts[result.object_name]}
-                    if result.object_name in crm_counts
-                    else {}
-                ),
-            },
-        )
+def crm_sync_asset(crm: CrmSource):
+    """The raw assets of `crm`, synced in one step."""
+
+    @multi_asset(
+        specs=[
+            AssetSpec(
+                raw_asset_key(name),
+                description=f"{crm.label} {name.replace('_', ' ')}, live and deleted, as the API "
+                "returned them (one row per record id).",
+                group_name=RAW_GROUP,
+                kinds={crm.name, "duckdb"},
+                # An object the org lacks (CurrencyType in a single-currency org) is not synced.
+                skippable=True,
+            )
+            for name in crm.objects
+        ],
+        can_subset=True,
+        name=SYNC_STEP,
+    )
+    def crm_sync(context: AssetExecutionContext, config: SyncConfig):
+        settings = load_settings()
+        prepare_validation()  # the quality checks follow; the sync mostly waits on the CRM
+        selected = [n for n in crm.objects if raw_asset_key(n) in context.selected_asset_keys]
+        synced_at = datetime.now(UTC)
+        with connect(settings.warehouse_path) as con, sync_progress(context.log) as progress:
+            claim_for_crm(con, crm.name)
+            results, crm_counts = crm.sync(
+                settings, con, selected, synced_at, config.full_refresh, progress
+            )
+            # What the CRM itself counts, for the crm_reconciliation check.
+            record_crm_counts(con, crm_counts, synced_at)
+        for result in results:
+            yield MaterializeResult(
+                asset_key=raw_asset_key(result.object_name),
+                metadata={
+                    "mode": result.mode,
+                    "fetched": result.fetched,
+                    "pages": result.pages,
+                    "records": result.records,
+                    "archived_records": result.archived_records,
+                    **(
+                        {"crm_live_records": crm_counts[result.object_name]}
+                        if result.object_name in crm_counts
+                        else {}
+                    ),
+                },
+            )
+
+    return crm_sync

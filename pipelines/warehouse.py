@@ -1,12 +1,18 @@
 """The working warehouse file: connections and the raw layer's shape."""
 
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
+from .settings import ConfigError
+
 RAW_SCHEMA = "raw"
 SYNC_STATE_TABLE = f"{RAW_SCHEMA}._sync_state"
+CRM_COUNTS_TABLE = f"{RAW_SCHEMA}._crm_counts"
+# Which CRM the raw layer holds: one per data directory, so two CRMs' records never mix.
+CRM_TABLE = f"{RAW_SCHEMA}._crm"
 
 # Every raw table has one shape: the record exactly as the CRM returned it, keyed by id.
 # `updated_at` is when the CRM last changed the record: updatedAt, or archivedAt when later.
@@ -65,3 +71,71 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, name: str) -> None:
     con.execute(f"create table if not exists {RAW_SCHEMA}.{name} ({RAW_TABLE_COLUMNS})")
+
+
+def ensure_crm_counts_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        f"""
+        create table if not exists {CRM_COUNTS_TABLE} (
+            object_name varchar primary key,
+            -- live records created before created_before, as the CRM itself counts them
+            crm_live_records bigint not null,
+            created_before timestamptz not null,
+            counted_at timestamptz not null
+        )
+        """
+    )
+
+
+def record_crm_counts(
+    con: duckdb.DuckDBPyConnection, counts: dict[str, int], created_before: datetime
+) -> None:
+    """Keep what the CRM counts, per object, for the crm_reconciliation check."""
+    ensure_crm_counts_table(con)
+    for name, count in counts.items():
+        con.execute(
+            f"insert or replace into {CRM_COUNTS_TABLE} values ($name, $n, $before, now())",
+            {"name": name, "n": count, "before": created_before},
+        )
+
+
+def stored_crm(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The CRM whose records the raw layer holds, or None while it holds none."""
+    tables = {
+        name
+        for (name,) in con.execute(
+            "select table_name from duckdb_tables() where schema_name = $schema",
+            {"schema": RAW_SCHEMA},
+        ).fetchall()
+    }
+    if "_crm" in tables:
+        return con.execute(f"select crm from {CRM_TABLE}").fetchone()[0]
+    # Raw layers from before Salesforce hold HubSpot's records.
+    return "hubspot" if "_sync_state" in tables else None
+
+
+def check_crm(path: Path, crm: str) -> None:
+    """Refuse a data directory that holds another CRM's records (one line, exit 2)."""
+    if not path.exists():
+        return
+    with connect(path, read_only=True) as con:
+        stored = stored_crm(con)
+    if stored not in (None, crm):
+        raise ConfigError(
+            f"{path.parent} holds {stored} data but CRM_KPI_CRM is {crm}: use another "
+            "CRM_KPI_DATA_DIR for it (one CRM per data directory)"
+        )
+
+
+def claim_for_crm(con: duckdb.DuckDBPyConnection, crm: str) -> None:
+    """Mark the raw layer as `crm`'s, or refuse if it holds another CRM's records."""
+    stored = stored_crm(con)
+    if stored not in (None, crm):
+        raise ConfigError(
+            f"the warehouse holds {stored} data but CRM_KPI_CRM is {crm}: use another "
+            "CRM_KPI_DATA_DIR for it (one CRM per data directory)"
+        )
+    con.execute(f"create schema if not exists {RAW_SCHEMA}")
+    con.execute(f"create table if not exists {CRM_TABLE} (crm varchar not null)")
+    if stored is None or not con.execute(f"select count(*) from {CRM_TABLE}").fetchone()[0]:
+        con.execute(f"insert into {CRM_TABLE} values ($crm)", {"crm": crm})

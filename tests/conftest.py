@@ -190,9 +190,10 @@ def small_warehouse(tmp_path_factory) -> Path:
     """
     from dagster import materialize
 
-    from pipelines.dbt_assets import dbt_cli, kpi_models
+    from pipelines.crm_sources import CRM_SOURCES
+    from pipelines.dbt_assets import dbt_cli, kpi_models_for
     from pipelines.publish import publish_marts
-    from pipelines.sync_assets import hubspot_sync
+    from pipelines.sync_assets import crm_sync_asset
 
     data_dir = tmp_path_factory.mktemp("small")
     with (
@@ -200,7 +201,10 @@ def small_warehouse(tmp_path_factory) -> Path:
         pytest.MonkeyPatch.context() as monkeypatch,
     ):
         point_at(monkeypatch, crm, data_dir, timezone=PUBLISHED_TIMEZONE)
-        result = materialize([hubspot_sync, kpi_models], resources={"dbt": dbt_cli})
+        result = materialize(
+            [crm_sync_asset(CRM_SOURCES["hubspot"]), kpi_models_for("hubspot")],
+            resources={"dbt": dbt_cli},
+        )
         assert result.success
         settings = load_settings()
         publish_marts(settings.warehouse_path, settings.published_path)

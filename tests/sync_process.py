@@ -7,13 +7,14 @@ Dagster's imports. Reads the settings from the environment, as the CLI does.
 
 from datetime import UTC, datetime
 
-from pipelines.hubspot.client import client_factory
-from pipelines.hubspot.objects import CRM_OBJECTS
-from pipelines.hubspot.sync import sync_crm
+from pipelines.crm_sources import crm_source
+from pipelines.raw_sync import SyncProgress
 from pipelines.settings import load_settings
-from pipelines.warehouse import connect
+from pipelines.warehouse import claim_for_crm, connect
 
 if __name__ == "__main__":
     settings = load_settings()
+    crm = crm_source(settings)  # CRM_KPI_CRM picks it, as for crm-kpi sync
     with connect(settings.warehouse_path) as con:
-        sync_crm(client_factory(settings), con, list(CRM_OBJECTS), synced_at=datetime.now(UTC))
+        claim_for_crm(con, crm.name)
+        crm.sync(settings, con, list(crm.objects), datetime.now(UTC), False, SyncProgress())

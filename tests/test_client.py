@@ -66,3 +66,30 @@ def test_an_unreachable_crm_fails_after_retries():
     with HubSpotClient("http://127.0.0.1:9", TOKEN, max_attempts=2, backoff_s=0.01) as client:
         with pytest.raises(CrmError, match="ConnectionError"):
             client.request("GET", DEALS.path)
+
+
+@pytest.mark.parametrize(
+    ("setting", "reported", "expected"),
+    # Unset: the budget follows the account's limit up (a Pro portal's 190) and down; set, it
+    # is a ceiling the account's answers can only lower.
+    [(None, 190, 190), (None, 40, 40), ("100", 190, 100), ("100", 40, 40)],
+)
+def test_the_request_budget_follows_the_limit_hubspot_reports(
+    fresh_crm, monkeypatch, setting, reported, expected
+):
+    from pipelines.hubspot.client import client_factory
+    from pipelines.settings import load_settings
+
+    fresh_crm.max_requests_per_10s = reported  # enforced, and reported in X-HubSpot-RateLimit-Max
+    monkeypatch.setenv("HUBSPOT_BASE_URL", fresh_crm.url)
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
+    if setting is None:
+        monkeypatch.delenv("CRM_KPI_RATE_LIMIT", raising=False)
+    else:
+        monkeypatch.setenv("CRM_KPI_RATE_LIMIT", setting)
+    make_client = client_factory(load_settings())
+    with make_client() as client:
+        assert client.budget.max_requests == int(setting or 100)
+        client.request("GET", DEALS.path, params={"limit": 1})
+        assert client.budget.max_requests == expected
+        assert client.responses_429 == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 from dagster import AssetKey, materialize
 
-from pipelines.dbt_assets import DBT_PROJECT_DIR, KEPT_DBT_RUN_FOLDERS, dbt_cli, kpi_models
+from pipelines.dbt_assets import DBT_PROJECT_DIR, KEPT_DBT_RUN_FOLDERS, dbt_cli, kpi_models_for
 from pipelines.settings import load_settings
 
 from .conftest import PUBLISHED_TIMEZONE
@@ -126,7 +126,9 @@ def test_a_dbt_build_keeps_only_the_newest_run_folders(small_warehouse, tmp_path
         os.utime(folder, (1_600_000_000 - age, 1_600_000_000 - age))
 
     result = materialize(
-        [kpi_models], selection=[AssetKey(["marts", "dim_teams"])], resources={"dbt": dbt_cli}
+        [kpi_models_for("hubspot")],
+        selection=[AssetKey(["marts", "dim_teams"])],
+        resources={"dbt": dbt_cli},
     )
 
     assert result.success

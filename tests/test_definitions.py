@@ -47,7 +47,7 @@ def test_the_run_job_its_schedules_and_the_freshness_alarm():
     assert hourly.job_name == nightly.job_name == job.name
     assert hourly.cron_schedule == "0 * * * *"
     config = nightly.evaluate_tick(build_schedule_context()).run_requests[0].run_config
-    assert config["ops"]["hubspot_sync"]["config"] == {"full_refresh": True}
+    assert config["ops"]["crm_sync"]["config"] == {"full_refresh": True}
     sync_only = defs.resolve_job_def("crm_kpi_sync")
     assert {k.path[0] for k in sync_only.asset_layer.executable_asset_keys} == {"raw"}
 
@@ -60,7 +60,7 @@ def test_the_run_job_its_schedules_and_the_freshness_alarm():
 def test_the_report_follows_publication_and_the_exposures_name_their_marts():
     import json
 
-    from pipelines.dbt_assets import dbt_project
+    from pipelines.dbt_assets import dbt_project_for
 
     graph = defs.resolve_asset_graph()
     report = graph.get(AssetKey(["report", "kpi_report"]))
@@ -70,9 +70,9 @@ def test_the_report_follows_publication_and_the_exposures_name_their_marts():
         node = graph.get(key)
         assert node.owners and node.description, key.to_user_string()
     full = defs.resolve_job_def("crm_kpi_full_refresh")
-    assert full.run_config["ops"]["hubspot_sync"]["config"] == {"full_refresh": True}
+    assert full.run_config["ops"]["crm_sync"]["config"] == {"full_refresh": True}
 
-    manifest = json.loads(dbt_project.manifest_path.read_text())
+    manifest = json.loads(dbt_project_for("hubspot").manifest_path.read_text())
     exposures = {e["name"]: e for e in manifest["exposures"].values()}
     assert exposures.keys() == {"kpi_report", "kpi_bi_file"}
     published_marts = {

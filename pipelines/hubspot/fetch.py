@@ -7,22 +7,13 @@ never needs to know where a record came from.
 import json
 from collections.abc import Iterator
 from datetime import datetime
-from typing import NamedTuple
 
+from ..raw_sync import Page
 from .client import HubSpotClient
 from .objects import CrmObject
 
 LIST_PAGE_SIZE = 100  # the list endpoints' maximum
 SEARCH_PAGE_SIZE = 200  # search's maximum
-
-
-class Page(NamedTuple):
-    """One page of records, decoded and as JSON text holding them under `results`."""
-
-    records: list[dict]
-    # A list page's body as received: the loader lets DuckDB parse it, since re-encoding each
-    # record in Python cost more than fetching it.
-    text: str
 
 
 def all_records(

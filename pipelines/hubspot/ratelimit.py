@@ -2,8 +2,9 @@
 
 HubSpot counts requests in a rolling window (100-250 per 10 s per app, search about 5 per
 second per account). Sending only while fewer than `max_requests` were sent in the last
-`period_s` keeps us under the limit; answers that report less room (another app spending the same
-budget) shrink ours, and a 429 pauses everyone.
+`period_s` keeps us under the limit. The budget follows the limit each answer reports (a Pro
+portal's 190 grows it, another app spending the same budget shrinks it), never above a ceiling the
+user set; a 429 pauses everyone.
 """
 
 import threading
@@ -19,12 +20,17 @@ class RateLimiter:
     """A rolling-window budget shared by every thread that sends requests.
 
     Args:
-        max_requests: requests allowed per window; None for no limit.
+        max_requests: requests allowed per window to begin with; None for no limit.
         period_s: the window's length in seconds.
+        ceiling: what the budget may never exceed, whatever the server reports; None follows
+            the server's maximum up as well as down.
     """
 
-    def __init__(self, max_requests: int | None, period_s: float) -> None:
+    def __init__(
+        self, max_requests: int | None, period_s: float, ceiling: int | None = None
+    ) -> None:
         self.max_requests = max_requests
+        self.ceiling = ceiling
         self.period_s = period_s * WINDOW_SLACK + WINDOW_SLACK_S
         self._sent: deque[float] = deque()
         self._paused_until = 0.0
@@ -57,7 +63,7 @@ class RateLimiter:
         except (KeyError, ValueError):
             return
         with self._lock:
-            self.max_requests = min(self.max_requests, maximum)
+            self.max_requests = maximum if self.ceiling is None else min(self.ceiling, maximum)
             # Someone else spent part of the budget: count their requests as ours.
             now = time.monotonic()
             unseen = (self.max_requests - len(self._sent)) - remaining

@@ -7,13 +7,8 @@ fetching never depends on it.
 from collections.abc import Callable
 from datetime import datetime
 
-import duckdb
-
-from ..warehouse import RAW_SCHEMA
 from .client import HubSpotClient
 from .objects import CrmObject
-
-CRM_COUNTS_TABLE = f"{RAW_SCHEMA}._crm_counts"
 
 # The create-date property search filters on: engagements name it hs_createdate.
 _CREATED_PROPERTY = {"contacts": "createdate", "companies": "createdate", "deals": "createdate"}
@@ -39,38 +34,13 @@ def count_live_records(client: HubSpotClient, obj: CrmObject, created_before: da
     return int(page["total"])
 
 
-def ensure_crm_counts_table(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(
-        f"""
-        create table if not exists {CRM_COUNTS_TABLE} (
-            object_name varchar primary key,
-            -- live records created before created_before, as the CRM's search counts them
-            crm_live_records bigint not null,
-            created_before timestamptz not null,
-            counted_at timestamptz not null
-        )
-        """
-    )
-
-
-def record_crm_counts(
-    make_client: Callable[[], HubSpotClient],
-    con: duckdb.DuckDBPyConnection,
-    objects: list[CrmObject],
-    synced_at: datetime,
+def count_crm_records(
+    make_client: Callable[[], HubSpotClient], objects: list[CrmObject], synced_at: datetime
 ) -> dict[str, int]:
-    """Store, per searchable object, the CRM's count of live records created before `synced_at`.
-
-    Returns:
-        The counts, per object name.
-    """
-    ensure_crm_counts_table(con)
-    counts = {}
+    """Per searchable object, HubSpot's count of live records created before `synced_at`."""
     with make_client() as client:
-        for obj in (o for o in objects if o.searchable):
-            counts[obj.name] = count_live_records(client, obj, synced_at)
-            con.execute(
-                f"insert or replace into {CRM_COUNTS_TABLE} values ($name, $n, $before, now())",
-                {"name": obj.name, "n": counts[obj.name], "before": synced_at},
-            )
-    return counts
+        return {
+            obj.name: count_live_records(client, obj, synced_at)
+            for obj in objects
+            if obj.searchable
+        }

@@ -1,0 +1,325 @@
+"""Copy a CRM's records into the raw layer: the machinery every CRM shares.
+
+A CRM's sync module turns its objects into `SyncTask`s (which page streams to fetch, and how its
+records name their id, change time and deletion); `run_tasks` fetches the streams in parallel
+threads (sharing one request budget) while the calling thread writes: DuckDB takes one writer,
+and fetching and loading overlap. Each object's pages are staged in a load table and reach `raw`
+in one transaction together with the object's new watermark, so a process killed at any instant
+leaves raw and its watermark as the last commit left them: the next run fetches the same changes
+again and the merge by id makes that harmless.
+"""
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import duckdb
+
+from .crm_http import CrmError
+from .warehouse import RAW_SCHEMA, SYNC_STATE_TABLE, ensure_raw_table
+
+log = logging.getLogger(__name__)
+
+LOAD_SCHEMA = "_loading"
+FLUSH_RECORDS = 5_000  # records buffered per object before one bulk insert
+QUEUE_PAGES = 16  # pages in flight between fetchers and the writer: bounds memory
+# DuckDB keeps every block it writes cached until memory runs short (by default 80% of RAM), so
+# uncapped, the sync's memory grows with the CRM; capped, DuckDB evicts and spills to disk.
+SYNC_MEMORY_LIMIT = "256MB"
+
+
+class Page(NamedTuple):
+    """One page of records, decoded and as JSON text holding them under the shape's list key."""
+
+    records: list[dict]
+    # A page's body as received: the loader lets DuckDB parse it, since re-encoding each
+    # record in Python cost more than fetching it.
+    text: str
+
+
+@dataclass(frozen=True)
+class RecordShape:
+    """Where a CRM's page holds its records, and where each record says what the raw row needs.
+
+    `changed` lists JSON paths of change times; the latest non-null one wins (HubSpot's
+    archivedAt can be later than its updatedAt). `archived` is a boolean's path, or None.
+    """
+
+    list_key: str
+    id: str
+    changed: tuple[str, ...]
+    archived: str | None
+
+
+class CrmLimitReached(CrmError):
+    """The CRM's request allocation is nearly spent: the sync stopped cleanly, keeping what it
+    committed. Not a credential problem; the next run resumes from the committed state."""
+
+
+@dataclass
+class ObjectSync:
+    """What one object's sync did."""
+
+    object_name: str
+    mode: str  # "full" or "incremental"
+    since: datetime | None = None
+    fetched: int = 0
+    pages: int = 0
+    records: int = 0  # rows in raw afterwards, archived included
+    archived_records: int = 0
+
+
+# A stream fetches pages with a client of its own (sessions are not shared across threads).
+Stream = Callable[[Any], Iterator[Page]]
+
+
+@dataclass
+class SyncTask:
+    """One object's sync: its page streams, fetched in parallel into the same load table (arrival
+    order does not matter, since the merge keeps the newest version of each record)."""
+
+    name: str
+    streams: list[Stream]
+    shape: RecordShape
+    since: datetime | None  # None: a full sync, replacing the raw table
+    watermark: datetime  # where the next incremental sync of the object starts
+    result: ObjectSync = field(init=False)
+    pages: list[str] = field(default_factory=list)  # page texts waiting for one bulk insert
+    buffered: int = 0  # records in them
+    open_streams: int = 0
+    failed: bool = False
+
+    def __post_init__(self) -> None:
+        mode = "full" if self.since is None else "incremental"
+        self.result = ObjectSync(self.name, mode, self.since)
+
+
+class SyncProgress:
+    """Told about each object's progress; the default says nothing."""
+
+    def started(self, sync: ObjectSync) -> None: ...
+    def advanced(self, sync: ObjectSync) -> None: ...
+    def finished(self, sync: ObjectSync) -> None: ...
+
+
+@contextmanager
+def bounded_memory(con: duckdb.DuckDBPyConnection):
+    """Cap DuckDB's cache while syncing, restoring the setting afterwards."""
+    (memory_limit,) = con.execute("select current_setting('memory_limit')").fetchone()
+    con.execute(f"set memory_limit = '{SYNC_MEMORY_LIMIT}'")
+    try:
+        yield
+    finally:
+        con.execute(f"set memory_limit = '{memory_limit}'")
+
+
+def watermarks(con: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
+    """Each synced object's watermark: its next incremental sync fetches changes from there."""
+    return dict(con.execute(f"select object_name, watermark from {SYNC_STATE_TABLE}").fetchall())
+
+
+def run_tasks(
+    tasks: list[SyncTask],
+    make_client: Callable[[], Any],
+    con: duckdb.DuckDBPyConnection,
+    synced_at: datetime,
+    progress: SyncProgress,
+    workers: int,
+) -> None:
+    """Fetch `tasks` in threads; load and commit each as its pages arrive, here.
+
+    One object's failure leaves nothing of it staged, lets the others finish and commit, and is
+    raised at the end (the first failure, naming its object).
+    """
+    if not tasks:
+        return
+    pages: queue.Queue = queue.Queue(maxsize=QUEUE_PAGES)
+    stop = threading.Event()
+
+    def put(item) -> None:
+        while not stop.is_set():
+            try:
+                pages.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def fetch(task: SyncTask, stream: Stream) -> None:
+        try:
+            with make_client() as client:
+                for page in stream(client):
+                    if stop.is_set():
+                        return
+                    put((task, page))
+            put((task, None))
+        except BaseException as exc:  # handed to the writer thread, which raises it
+            put((task, exc))
+
+    failures: list[BaseException] = []
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crm-fetch") as pool:
+        try:
+            streams = [(task, stream) for task in tasks for stream in task.streams]
+            for task in tasks:
+                _begin(con, task)
+                progress.started(task.result)
+                task.open_streams = len(task.streams)
+            for task, stream in streams:
+                pool.submit(fetch, task, stream)
+            pending = len(streams)
+            while pending:
+                task, item = pages.get()
+                if isinstance(item, Page):
+                    if task.failed:  # its other stream broke: nothing of it is committed
+                        continue
+                    task.result.pages += 1
+                    task.result.fetched += len(item.records)
+                    task.pages.append(item.text)
+                    task.buffered += len(item.records)
+                    if task.buffered >= FLUSH_RECORDS:
+                        _flush(con, task)
+                    progress.advanced(task.result)
+                    continue
+                pending -= 1
+                if task.failed:
+                    continue
+                if item is None:
+                    task.open_streams -= 1
+                    if not task.open_streams:
+                        _flush(con, task)
+                        _commit(con, task, synced_at)
+                        progress.finished(task.result)
+                else:
+                    task.failed = True
+                    task.pages = []
+                    con.execute(f"drop table if exists {LOAD_SCHEMA}.{task.name}")
+                    failures.append(_naming(task.name, item))
+        finally:
+            stop.set()
+    if failures:
+        # A spent allocation stops every object alike: say it once, plainly, not per object.
+        limit = next((f for f in failures if isinstance(f, CrmLimitReached)), None)
+        raise limit or failures[0]
+
+
+def _naming(name: str, exc: BaseException) -> BaseException:
+    """The error of one object's sync, saying which object (CrmError keeps its kind)."""
+    if isinstance(exc, CrmLimitReached):
+        return exc
+    if isinstance(exc, CrmError):
+        return type(exc)(f"syncing {name}: {exc}")
+    return exc
+
+
+def _begin(con: duckdb.DuckDBPyConnection, task: SyncTask) -> None:
+    ensure_raw_table(con, task.name)
+    con.execute(f"create schema if not exists {LOAD_SCHEMA}")
+    con.execute(
+        f"create or replace table {LOAD_SCHEMA}.{task.name} "
+        "(id varchar, changed_at timestamptz, archived boolean, record json)"
+    )
+
+
+def _flush(con: duckdb.DuckDBPyConnection, task: SyncTask) -> None:
+    """Stage the buffered pages: DuckDB splits them into records, parsing each once."""
+    if not task.pages:
+        return
+    shape = task.shape
+    paths = [shape.id, *shape.changed] + ([shape.archived] if shape.archived else [])
+    changed = ", ".join(f"field[{i + 2}]::timestamptz" for i in range(len(shape.changed)))
+    archived = f"coalesce(field[{len(paths)}]::boolean, false)" if shape.archived else "false"
+    con.execute(
+        f"""
+        insert into {LOAD_SCHEMA}.{task.name}
+        select field[1], greatest({changed}), {archived}, record
+        from (
+            select record, json_extract_string(record, $paths) as field
+            from (
+                select unnest(from_json(page, '{{"{shape.list_key}": ["json"]}}').{shape.list_key})
+                    as record
+                from (select unnest($pages::varchar[]) as page)
+            )
+        )
+        """,
+        {"pages": task.pages, "paths": paths},
+    )
+    task.pages, task.buffered = [], 0
+
+
+def _commit(con: duckdb.DuckDBPyConnection, task: SyncTask, synced_at: datetime) -> None:
+    """Merge the staged pages into raw and advance the watermark, in one transaction."""
+    name, result = task.name, task.result
+    raw_table, load_table = f"{RAW_SCHEMA}.{name}", f"{LOAD_SCHEMA}.{name}"
+    # A record can arrive twice (changed while we paged, or live and then archived): keep the
+    # newest version, and an incoming version only if it is not older than the stored one.
+    newest = f"""
+        select id, changed_at as updated_at, archived, record
+        from {load_table}
+        qualify row_number() over (
+            partition by id order by changed_at desc nulls last, archived desc
+        ) = 1
+    """
+    con.begin()
+    try:
+        if result.mode == "full":
+            con.execute(f"delete from {raw_table}")
+            con.execute(f"insert into {raw_table} select *, $at from ({newest})", {"at": synced_at})
+        else:
+            accepted = f"{LOAD_SCHEMA}.{name}_accepted"
+            con.execute(
+                f"""
+                create table {accepted} as
+                select incoming.*, $at as loaded_at
+                from ({newest}) as incoming
+                left join {raw_table} as stored using (id)
+                where stored.id is null or incoming.updated_at >= stored.updated_at
+                """,
+                {"at": synced_at},
+            )
+            con.execute(f"delete from {raw_table} where id in (select id from {accepted})")
+            con.execute(f"insert into {raw_table} select * from {accepted}")
+            con.execute(f"drop table {accepted}")
+        result.records, result.archived_records = con.execute(
+            f"select count(*), count(*) filter (archived) from {raw_table}"
+        ).fetchone()
+        con.execute(
+            f"insert or replace into {SYNC_STATE_TABLE} "
+            "values ($name, $synced_at, $watermark, $mode, $records, $archived)",
+            {
+                "name": name,
+                "synced_at": synced_at,
+                "watermark": task.watermark,
+                "mode": result.mode,
+                "records": result.records,
+                "archived": result.archived_records,
+            },
+        )
+        con.execute(f"drop table {load_table}")
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    log.info(
+        "%s: %s sync, %d fetched in %d pages, %d in raw (%d archived)",
+        name,
+        result.mode,
+        result.fetched,
+        result.pages,
+        result.records,
+        result.archived_records,
+    )
+
+
+def stored_records(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
+    """Every record of a raw table, decoded (for the small reference lists)."""
+    import json
+
+    ensure_raw_table(con, name)
+    return [
+        json.loads(r) for (r,) in con.execute(f"select record from {RAW_SCHEMA}.{name}").fetchall()
+    ]
