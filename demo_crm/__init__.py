@@ -8,18 +8,22 @@ product itself never imports it (only the `demo` and `demo-crm` commands do, whe
 - store.py: `DemoCrm`, the records in memory, and how they change;
 - selling.py: `simulate_day`, a day of a sales org's changes;
 - hubspot/: HubSpot's CRM API over HTTP (`DemoCrmServer`);
+- salesforce/: the same org as Salesforce's REST API (`DemoSalesforceServer`);
+- serving.py: the HTTP server both run on a background thread;
 - command.py: the `crm-kpi demo-crm` command.
 """
 
 from .command import add_demo_crm_arguments, serve_from_args
 from .generator.build import generate_demo_data
 from .hubspot.server import DemoCrmServer
+from .salesforce.server import DemoSalesforceServer
 from .selling import simulate_day
 from .store import DemoCrm
 
 __all__ = [
     "DemoCrm",
     "DemoCrmServer",
+    "DemoSalesforceServer",
     "add_demo_crm_arguments",
     "generate_demo_data",
     "serve_from_args",

@@ -39,3 +39,15 @@
 {% macro quarter_label(date_column) -%}
     strftime({{ date_column }}, '%Y') || '-Q' || cast(quarter({{ date_column }}) as varchar)
 {%- endmacro %}
+
+
+-- Whole days from one calendar day to another (negative when the second is earlier).
+{% macro days_between(start_day, end_day) -%}
+    date_diff('day', {{ start_day }}, {{ end_day }})
+{%- endmacro %}
+
+
+-- The calendar day `days` days before a day.
+{% macro days_before(day, days) -%}
+    cast({{ day }} - {{ days }} as date)
+{%- endmacro %}

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from ..clock import iso, to_ms
+from ..serving import Connections
 from ..store import DemoCrm
 from .api import Api, is_search
 
@@ -73,7 +74,7 @@ class Gateway:
         self._counts = dict.fromkeys(_COUNTERS, 0)
         self._lock = threading.Lock()
         self._window, self._search_window = _Window(WINDOW_SECONDS), _Window(1.0)
-        self._connections: set[socket.socket] = set()
+        self._connections = Connections()
 
     def inject_faults(
         self,
@@ -132,20 +133,11 @@ class Gateway:
             self._counts["responses_429"] += 1
 
     def track_connection(self, connection: socket.socket, opened: bool) -> None:
-        with self._lock:
-            if opened:
-                self._connections.add(connection)
-            else:
-                self._connections.discard(connection)
+        self._connections.track(connection, opened)
 
     def drop_connections(self) -> None:
         """Shut down every open connection, idle keep-alive ones included."""
-        with self._lock:
-            for connection in list(self._connections):
-                try:
-                    connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+        self._connections.drop_all()
 
     def log_request(self, method: str, target: str, path: str, body: bytes) -> Fault | None:
         """Log the request and take the first matching fault, if any."""

@@ -1,6 +1,7 @@
 -- One row per active (not deactivated) owner as of the build: where a rep may need support now.
 -- Windows end at as_of (CRM_KPI_AS_OF, else the build start): "last 7 days" is the 7 x 24 hours
--- before it. Signals for a coaching conversation, not a ranking.
+-- before it, or the 7 days ending on as_of's day for what the CRM dates by day only (Salesforce's
+-- close and activity dates). Signals for a coaching conversation, not a ranking.
 
 with
 
@@ -17,11 +18,10 @@ activities as (
     select
         activity_id,
         owner_id,
-        occurred_at
+        occurred_at,
+        occurred_on
     from {{ ref('int_activities_filtered') }}
-    where
-        occurred_at > {{ kpi_as_of() }} - interval 14 day
-        and occurred_at <= {{ kpi_as_of() }}
+    where {{ dated_within_days_before_as_of('occurred_at', 'occurred_on', 14) }}
 
 ),
 
@@ -36,7 +36,9 @@ deals as (
         is_won,
         is_lost,
         created_at,
-        closed_at
+        closed_at,
+        created_on,
+        closed_on
     from {{ ref('int_deals_enriched') }}
 
 ),
@@ -72,7 +74,9 @@ open_deal_signals as (
         open_deals.owner_id,
         count(*) as open_deals,
         sum(coalesce(open_deals.amount_home, 0)) as open_amount,
-        count(*) filter (where open_deals.closed_at < {{ kpi_as_of() }}) as overdue_deals,
+        count(*) filter (
+            where {{ dated_before_as_of('open_deals.closed_at', 'open_deals.closed_on') }}
+        ) as overdue_deals,
         count(*) filter (where recently_touched_deals.deal_id is null) as stalled_deals
     from open_deals
     left join recently_touched_deals
@@ -87,9 +91,7 @@ activity_signals as (
         owner_id,
         count(*) as activities_last_7d
     from activities
-    where
-        occurred_at > {{ kpi_as_of() }} - interval 7 day
-        and occurred_at <= {{ kpi_as_of() }}
+    where {{ dated_within_days_before_as_of('occurred_at', 'occurred_on', 7) }}
     group by owner_id
 
 ),
@@ -100,9 +102,7 @@ created_signals as (
         owner_id,
         sum(coalesce(amount_home, 0)) as pipeline_created_last_30d
     from deals
-    where
-        created_at > {{ kpi_as_of() }} - interval 30 day
-        and created_at <= {{ kpi_as_of() }}
+    where {{ dated_within_days_before_as_of('created_at', 'created_on', 30) }}
     group by owner_id
 
 ),
@@ -116,8 +116,7 @@ closed_signals as (
     from deals
     where
         (is_won or is_lost)
-        and closed_at > {{ kpi_as_of() }} - interval 90 day
-        and closed_at <= {{ kpi_as_of() }}
+        and {{ dated_within_days_before_as_of('closed_at', 'closed_on', 90) }}
     group by owner_id
 
 ),

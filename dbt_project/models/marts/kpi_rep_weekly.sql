@@ -76,10 +76,14 @@ closed_weeks as (
         coalesce(sum(coalesce(amount_home, 0)) filter (where is_won), 0) as won_amount,
         coalesce(sum(coalesce(amount_home, 0)) filter (where is_lost), 0) as lost_amount,
         -- Seconds averaged as integers, then turned into days: a sum of doubles depends on the
-        -- order DuckDB's threads add them in, and two runs on the same data must agree.
-        avg(date_diff('second', created_at, closed_at)) filter (
-            where is_won
-        ) / 86400.0 as avg_days_to_close
+        -- order DuckDB's threads add them in, and two runs on the same data must agree. Where the
+        -- CRM has no close instant (Salesforce's CloseDate is a day): close day - create day.
+        avg(
+            coalesce(
+                date_diff('second', created_at, closed_at),
+                {{ days_between('created_on', 'closed_on') }} * 86400
+            )
+        ) filter (where is_won) / 86400.0 as avg_days_to_close
     from deals
     where
         closed_on is not null
