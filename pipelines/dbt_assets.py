@@ -4,6 +4,7 @@ The project enables one CRM's staging and mapping models (CRM_KPI_CRM), so each 
 manifest of its own, parsed when its definitions load and the models changed since.
 """
 
+import fcntl
 import os
 import shutil
 import sys
@@ -55,19 +56,30 @@ def _manifest_is_stale(project: DbtProject) -> bool:
 
 
 def parse_manifest(crm: str) -> DbtProject:
-    """`crm`'s dbt project, its manifest parsed again if the models changed since."""
+    """`crm`'s dbt project, its manifest parsed again if the models changed since.
+
+    One process parses at a time (test workers, a UI and a CLI run may start together), and
+    parses whole: both CRMs' contract models share names, and partial parsing once swapped the
+    enabled model for the disabled one of the same name.
+    """
     project = dbt_project_for(crm)
-    if _manifest_is_stale(project):
-        # dbt reads CRM_KPI_CRM when it parses (dbt_project.yml enables that CRM's models).
-        previous = os.environ.get("CRM_KPI_CRM")
-        os.environ["CRM_KPI_CRM"] = crm
-        try:
-            dbt_cli.cli(["parse", "--quiet"], target_path=project.target_path).wait()
-        finally:
-            if previous is None:
-                del os.environ["CRM_KPI_CRM"]
-            else:
-                os.environ["CRM_KPI_CRM"] = previous
+    target = project.manifest_path.parent
+    target.mkdir(parents=True, exist_ok=True)
+    with (target / ".parse.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _manifest_is_stale(project):
+            # dbt reads CRM_KPI_CRM when it parses (dbt_project.yml enables that CRM's models).
+            previous = os.environ.get("CRM_KPI_CRM")
+            os.environ["CRM_KPI_CRM"] = crm
+            try:
+                dbt_cli.cli(
+                    ["parse", "--quiet", "--no-partial-parse"], target_path=project.target_path
+                ).wait()
+            finally:
+                if previous is None:
+                    del os.environ["CRM_KPI_CRM"]
+                else:
+                    os.environ["CRM_KPI_CRM"] = previous
     return project
 
 

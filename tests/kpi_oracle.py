@@ -196,15 +196,22 @@ def _quarter_ratios(row: dict) -> dict:
 
 
 def coaching_signals(
-    objects: dict, owners: list[dict], pipelines: list[dict], as_of: datetime
+    objects: dict, owners: list[dict], pipelines: list[dict], as_of: datetime, timezone: str
 ) -> dict:
-    """{owner_id: {column: value}} for every active owner, windows ending at `as_of`."""
+    """{owner_id: {column: value}} for every active owner, windows of days ending on `as_of`'s
+    day in `timezone`, where every record is dated."""
     active = {o["id"]: primary_team(o) for o in owners if not o["archived"]}
     stages = stage_outcomes(pipelines)
+    zone = ZoneInfo(timezone)
+    today = as_of.astimezone(zone).date()
+
+    def day(value: str | None) -> date | None:
+        at = parse_time(value)
+        return at.astimezone(zone).date() if at is not None else None
 
     def within(value: str | None, days: int) -> bool:
-        at = parse_time(value)
-        return at is not None and as_of - timedelta(days=days) < at <= as_of
+        on = day(value)
+        return on is not None and today - timedelta(days=days) < on <= today
 
     rows = {
         owner_id: defaultdict(float, team_id=team[0] if team else None)
@@ -230,11 +237,11 @@ def coaching_signals(
         amount = home_amount(props) or 0.0
         if within(props.get("createdate"), 30):
             row["pipeline_created_last_30d"] += amount
-        closed_at = parse_time(props.get("closedate"))
+        closed_on = day(props.get("closedate"))
         if not stage["closed"]:
             row["open_deals"] += 1
             row["open_amount"] += amount
-            row["overdue_deals"] += closed_at is not None and closed_at < as_of
+            row["overdue_deals"] += closed_on is not None and closed_on < today
             row["stalled_deals"] += deal["id"] not in touched
         elif within(props.get("closedate"), 90) and stage["probability"] in (0.0, 1.0):
             row["deals_won_last_90d" if stage["probability"] else "deals_lost_last_90d"] += 1

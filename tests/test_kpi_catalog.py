@@ -82,7 +82,7 @@ def test_quarterly_attainment_and_coaching_signals_equal_the_crm(published_run):
     assert_quarters_match(teams, team_quarterly(expected, crm.owners))
 
     signals = {r["owner_id"]: r for r in published(data_dir, "from kpi_coaching_signals")}
-    expected_signals = coaching_signals(crm.objects, crm.owners, crm.pipelines, crm.now)
+    expected_signals = coaching_signals(crm.objects, crm.owners, crm.pipelines, crm.now, TIMEZONE)
     assert signals.keys() == expected_signals.keys()
     for owner_id, want in expected_signals.items():
         row = signals[owner_id]

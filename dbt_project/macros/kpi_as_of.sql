@@ -16,23 +16,10 @@
 {%- endmacro %}
 
 
--- Whether a record falls in the `days` days up to as_of: by its instant where the CRM has one
--- (the `days` x 24 hours before as_of), else by its day (the `days` days ending on as_of's day
--- in the reporting time zone; Salesforce's CloseDate and ActivityDate are days, not instants).
--- Neither: it does not. Where the instant is set the day is never read, so a CRM with instants
--- (HubSpot) gets exactly the instant window.
-{% macro dated_within_days_before_as_of(instant, day, days) -%}
-    coalesce(
-        {{ instant }} > {{ kpi_as_of() }} - interval {{ days }} day
-        and {{ instant }} <= {{ kpi_as_of() }},
-        {{ day }} > {{ days_before(kpi_as_of_date(), days) }}
-        and {{ day }} <= {{ kpi_as_of_date() }}
-    )
-{%- endmacro %}
-
-
--- Whether a record is dated before as_of: its instant where the CRM has one, else its day before
--- as_of's day in the reporting time zone (a deal due today is not overdue yet).
-{% macro dated_before_as_of(instant, day) -%}
-    coalesce({{ instant }} < {{ kpi_as_of() }}, {{ day }} < {{ kpi_as_of_date() }})
+-- Whether a day falls in the `days` days ending on as_of's day in the reporting time zone: "the
+-- last 7 days" are today and the 6 before. By day, not by the hours before as_of, for every CRM:
+-- Salesforce dates close and task dates by day only, and a manager's figure should not change
+-- from hour to hour.
+{% macro dated_within_days_before_as_of(day, days) -%}
+    ({{ day }} > {{ days_before(kpi_as_of_date(), days) }} and {{ day }} <= {{ kpi_as_of_date() }})
 {%- endmacro %}

@@ -1,7 +1,6 @@
 -- One row per active (not deactivated) owner as of the build: where a rep may need support now.
--- Windows end at as_of (CRM_KPI_AS_OF, else the build start): "last 7 days" is the 7 x 24 hours
--- before it, or the 7 days ending on as_of's day for what the CRM dates by day only (Salesforce's
--- close and activity dates). Signals for a coaching conversation, not a ranking.
+-- Windows end on as_of's day (CRM_KPI_AS_OF, else the build start) in the reporting time zone:
+-- "last 7 days" are that day and the 6 before. Signals for a coaching conversation, not a ranking.
 
 with
 
@@ -13,15 +12,14 @@ owners as (
 
 activities as (
 
-    -- Activities dated in the 14 days before as_of (the stalled-deal window; the 7-day count
+    -- Activities dated in the 14 days up to as_of (the stalled-deal window; the 7-day count
     -- narrows it), the columns used only: DuckDB materializes a CTE read twice.
     select
         activity_id,
         owner_id,
-        occurred_at,
         occurred_on
     from {{ ref('int_activities_filtered') }}
-    where {{ dated_within_days_before_as_of('occurred_at', 'occurred_on', 14) }}
+    where {{ dated_within_days_before_as_of('occurred_on', 14) }}
 
 ),
 
@@ -35,8 +33,6 @@ deals as (
         is_closed,
         is_won,
         is_lost,
-        created_at,
-        closed_at,
         created_on,
         closed_on
     from {{ ref('int_deals_enriched') }}
@@ -75,7 +71,8 @@ open_deal_signals as (
         count(*) as open_deals,
         sum(coalesce(open_deals.amount_home, 0)) as open_amount,
         count(*) filter (
-            where {{ dated_before_as_of('open_deals.closed_at', 'open_deals.closed_on') }}
+            -- Due before today: a deal due today is not overdue yet.
+            where open_deals.closed_on < {{ kpi_as_of_date() }}
         ) as overdue_deals,
         count(*) filter (where recently_touched_deals.deal_id is null) as stalled_deals
     from open_deals
@@ -91,7 +88,7 @@ activity_signals as (
         owner_id,
         count(*) as activities_last_7d
     from activities
-    where {{ dated_within_days_before_as_of('occurred_at', 'occurred_on', 7) }}
+    where {{ dated_within_days_before_as_of('occurred_on', 7) }}
     group by owner_id
 
 ),
@@ -102,7 +99,7 @@ created_signals as (
         owner_id,
         sum(coalesce(amount_home, 0)) as pipeline_created_last_30d
     from deals
-    where {{ dated_within_days_before_as_of('created_at', 'created_on', 30) }}
+    where {{ dated_within_days_before_as_of('created_on', 30) }}
     group by owner_id
 
 ),
@@ -116,7 +113,7 @@ closed_signals as (
     from deals
     where
         (is_won or is_lost)
-        and {{ dated_within_days_before_as_of('closed_at', 'closed_on', 90) }}
+        and {{ dated_within_days_before_as_of('closed_on', 90) }}
     group by owner_id
 
 ),

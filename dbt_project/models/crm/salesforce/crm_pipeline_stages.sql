@@ -1,8 +1,8 @@
--- Salesforce has no pipeline object: an opportunity's record type is its pipeline, and the stages
--- (OpportunityStage) are org-wide, in one order for every record type. So every pipeline lists
--- every stage: each Opportunity record type, and 'default' ("Opportunities") once some
--- opportunity has no record type (every one, in an org without record types). Won and lost come
--- from the stage's IsClosed and IsWon, never from its probability.
+-- Salesforce has no pipeline object: an opportunity's record type is its pipeline ('default',
+-- "Opportunities", for those without one), and the stages (OpportunityStage) are org-wide, in
+-- one order for every record type. Which stages a record type's sales process uses is not in
+-- SOQL, so a pipeline lists the stages its opportunities are or were in. Won and lost come from
+-- the stage's IsClosed and IsWon, never from its probability.
 
 with
 
@@ -21,6 +21,30 @@ record_types as (
 opportunities as (
 
     select * from {{ ref('stg_salesforce__opportunities') }}
+
+),
+
+history as (
+
+    select * from {{ ref('stg_salesforce__opportunity_history') }}
+
+),
+
+stages_used as (
+
+    select
+        coalesce(record_type_id, 'default') as pipeline_id,
+        stage_name
+    from opportunities
+
+    union
+
+    select
+        coalesce(opportunities.record_type_id, 'default') as pipeline_id,
+        history.stage_name
+    from history
+    inner join opportunities
+        on history.opportunity_id = opportunities.opportunity_id
 
 ),
 
@@ -80,7 +104,10 @@ mapped as (
         'salesforce' as source_system
 
     from pipelines
-    cross join stages
+    inner join stages_used
+        on pipelines.pipeline_id = stages_used.pipeline_id
+    inner join stages
+        on stages_used.stage_name = stages.api_name
 
 )
 
