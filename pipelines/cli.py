@@ -210,8 +210,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_run(settings: Settings, args) -> int:
     from .crm_sources import check_credentials
+    from .warehouse import check_crm
 
-    check_credentials(settings)  # fail at once, before the slow imports, when one is missing
+    # Fail at once, before the slow imports: another CRM's data directory, a missing credential.
+    check_crm(settings.warehouse_path, settings.crm)
+    check_credentials(settings)
     _preflight(settings)
     sync_only = args.command == "sync"
     outcome, seconds = _run(settings, args.full_refresh, sync_only=sync_only)
@@ -357,7 +360,7 @@ def _summarize(outcome, settings: Settings, seconds: float, published: bool = Tr
         print(f"synced into {settings.warehouse_path}:")
     for name, stored in outcome.records.items():
         mode, fetched = outcome.modes[name], outcome.fetched[name]
-        print(f"  {name:<16}{mode:<12} {fetched:>9,} fetched {stored:>10,} stored")
+        print(f"  {name:<20}{mode:<12} {fetched:>9,} fetched {stored:>10,} stored")
     if result is not None and published:
         materialized = {e.asset_key for e in result.get_asset_materialization_events()}
         marts = sum(1 for key in materialized if key.path[0] == "marts")

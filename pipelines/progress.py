@@ -17,7 +17,7 @@ class TerminalProgress(SyncProgress):
 
     def __init__(self) -> None:
         self._bars = Progress(
-            TextColumn("{task.description:<16}"),
+            TextColumn("{task.description:<20}"),
             BarColumn(bar_width=None, pulse_style="cyan"),
             TextColumn("{task.fields[status]}"),
             TimeElapsedColumn(),

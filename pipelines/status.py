@@ -134,7 +134,7 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append("  nothing synced yet")
     for state in status["sync_state"]:
         lines.append(
-            f"  {state['object_name']:<16}{state['mode']:<12} watermark {state['watermark']}"
+            f"  {state['object_name']:<20}{state['mode']:<12} watermark {state['watermark']}"
             f"  {state['records']:>9,} records"
         )
     run = status["last_run"]

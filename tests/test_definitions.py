@@ -86,3 +86,23 @@ def test_the_report_follows_publication_and_the_exposures_name_their_marts():
     assert {n.split(".")[-1] for n in exposures["kpi_bi_file"]["depends_on"]["nodes"]} == (
         published_marts
     )
+
+
+def test_salesforce_definitions_hold_its_raw_assets_and_the_same_marts():
+    from pipelines.definitions import build_definitions
+    from pipelines.salesforce.objects import SALESFORCE_OBJECTS
+
+    graph = build_definitions("salesforce").resolve_asset_graph()
+    keys = graph.get_all_asset_keys()
+    assert {AssetKey(["raw", o.name]) for o in SALESFORCE_OBJECTS} <= keys
+    assert AssetKey(["raw", "deals"]) not in keys  # HubSpot's
+    assert graph.get(AssetKey(["raw", "opportunities"])).kinds >= {"salesforce"}
+    assert graph.get(AssetKey(["staging", "stg_salesforce__opportunities"])).parent_keys == {
+        AssetKey(["raw", "opportunities"])
+    }
+    # One contract, the same marts and gate for every CRM.
+    hubspot = defs.resolve_asset_graph().get_all_asset_keys()
+    shared = {k for k in hubspot if k.path[0] in ("intermediate", "marts", "quality", "crm")}
+    assert shared <= keys
+    checks = {k.asset_key for k in graph.asset_check_keys}
+    assert {AssetKey(["raw", o.name]) for o in SALESFORCE_OBJECTS} <= checks  # freshness

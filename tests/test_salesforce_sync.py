@@ -283,3 +283,10 @@ def test_kill_9_mid_salesforce_sync_loses_and_duplicates_nothing(
     sync_into(db, org)
 
     assert raw_rows(db) == org_rows(org)
+
+
+def test_a_session_a_new_token_does_not_cure_is_a_credential_error(org, tmp_path):
+    # Every session ends before the request and again before its retry with the new token.
+    org.inject_faults(kind="expire_token", count=2, path_contains="/queryAll")
+    with pytest.raises(CrmAuthError, match="INVALID_SESSION_ID.*after a new token"):
+        sync_into(tmp_path / "w.duckdb", org, workers=1)
