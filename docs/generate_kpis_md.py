@@ -26,8 +26,9 @@ DOCS_BLOCK = re.compile(r"{%\s*docs\s+(\w+)\s*%}\n(.*?)\n{%\s*enddocs\s*%}", re.
 DOC_REF = re.compile(r"""{{\s*doc\(\s*["'](\w+)["']\s*\)\s*}}""")
 SOURCES = re.compile(r"<!-- kpi-sources:.*?-->\n(.*?)<!-- /kpi-sources -->", re.S)
 SALESFORCE_POINTER = (
-    "For a Salesforce org (`CRM_KPI_CRM=salesforce`) the tables and columns are the same; the "
-    "field names above are HubSpot's. Each entry below says what it reads in Salesforce, and "
+    "For a Salesforce org (`CRM_KPI_CRM=salesforce`) the tables and columns are the same; where "
+    "a rule or a definition reads a field that differs between the CRMs, it names HubSpot's and "
+    "Salesforce's. Each entry below also says what it reads in Salesforce, and "
     "[salesforce.md](salesforce.md#what-each-kpi-reads-in-salesforce) gives the rules behind it "
     "(owners, teams, pipelines, stages, dates, currency)."
 )

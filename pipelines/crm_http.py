@@ -6,12 +6,12 @@ are worth retrying (`transient`), and how its error bodies read (`error_text`). 
 request, never a credential.
 """
 
-import json
 import logging
 import random
 import time
 from typing import Any
 
+import orjson
 import requests
 
 log = logging.getLogger(__name__)
@@ -105,9 +105,8 @@ class CrmHttpClient:
                 if status < 400:
                     try:
                         # JSON is UTF-8 (RFC 8259): decode it so, rather than guess the encoding.
-                        text = response.content.decode()
-                        return json.loads(text), text
-                    except ValueError:  # UnicodeDecodeError included
+                        return orjson.loads(response.content), response.content.decode()
+                    except ValueError:  # orjson's JSONDecodeError and UnicodeDecodeError
                         # A truncated or non-JSON body: the server or a proxy cut it short.
                         failure = f"HTTP {status} with a body that is not valid JSON"
                 elif status in RETRYABLE_STATUSES or self.transient(response):

@@ -9,6 +9,7 @@ leaves raw and its watermark as the last commit left them: the next run fetches 
 again and the merge by id makes that harmless.
 """
 
+import json
 import logging
 import queue
 import threading
@@ -22,11 +23,13 @@ from typing import Any, NamedTuple
 import duckdb
 
 from .crm_http import CrmError
-from .warehouse import RAW_SCHEMA, SYNC_STATE_TABLE, ensure_raw_table
+from .warehouse import RAW_SCHEMA, RAW_TABLE_COLUMNS, SYNC_STATE_TABLE, ensure_raw_table
 
 log = logging.getLogger(__name__)
 
-LOAD_SCHEMA = "_loading"
+# Pages are staged in `raw._load_<object>`, shaped as the raw table: a full sync whose ids are all
+# distinct then becomes the raw table by a rename in the commit's transaction, not by a copy.
+LOAD_PREFIX = "_load_"
 FLUSH_RECORDS = 5_000  # records buffered per object before one bulk insert
 QUEUE_PAGES = 16  # pages in flight between fetchers and the writer: bounds memory
 # DuckDB keeps every block it writes cached until memory runs short (by default 80% of RAM), so
@@ -166,7 +169,7 @@ def run_tasks(
         try:
             streams = [(task, stream) for task in tasks for stream in task.streams]
             for task in tasks:
-                _begin(con, task)
+                _begin(con, task, synced_at)
                 progress.started(task.result)
                 task.open_streams = len(task.streams)
             for task, stream in streams:
@@ -197,7 +200,7 @@ def run_tasks(
                 else:
                     task.failed = True
                     task.pages = []
-                    con.execute(f"drop table if exists {LOAD_SCHEMA}.{task.name}")
+                    con.execute(f"drop table if exists {_load_table(task)}")
                     failures.append(_naming(task.name, item))
         finally:
             stop.set()
@@ -216,13 +219,16 @@ def _naming(name: str, exc: BaseException) -> BaseException:
     return exc
 
 
-def _begin(con: duckdb.DuckDBPyConnection, task: SyncTask) -> None:
+def _load_table(task: SyncTask) -> str:
+    return f"{RAW_SCHEMA}.{LOAD_PREFIX}{task.name}"
+
+
+def _begin(con: duckdb.DuckDBPyConnection, task: SyncTask, synced_at: datetime) -> None:
     ensure_raw_table(con, task.name)
-    con.execute(f"create schema if not exists {LOAD_SCHEMA}")
-    con.execute(
-        f"create or replace table {LOAD_SCHEMA}.{task.name} "
-        "(id varchar, changed_at timestamptz, archived boolean, record json)"
-    )
+    # The raw table's shape, so that it can take the raw table's place; rows get this sync's time.
+    loaded_at = f"loaded_at timestamptz not null default '{synced_at.isoformat()}'"
+    columns = RAW_TABLE_COLUMNS.replace("loaded_at timestamptz not null", loaded_at)
+    con.execute(f"create or replace table {_load_table(task)} ({columns})")
 
 
 def _flush(con: duckdb.DuckDBPyConnection, task: SyncTask) -> None:
@@ -235,7 +241,7 @@ def _flush(con: duckdb.DuckDBPyConnection, task: SyncTask) -> None:
     archived = f"coalesce(field[{len(paths)}]::boolean, false)" if shape.archived else "false"
     con.execute(
         f"""
-        insert into {LOAD_SCHEMA}.{task.name}
+        insert into {_load_table(task)} (id, updated_at, archived, record)
         select field[1], greatest({changed}), {archived}, record
         from (
             select record, json_extract_string(record, $paths) as field
@@ -252,34 +258,37 @@ def _flush(con: duckdb.DuckDBPyConnection, task: SyncTask) -> None:
 
 
 def _commit(con: duckdb.DuckDBPyConnection, task: SyncTask, synced_at: datetime) -> None:
-    """Merge the staged pages into raw and advance the watermark, in one transaction."""
+    """Bring the staged pages into raw and advance the watermark, in one transaction."""
     name, result = task.name, task.result
-    raw_table, load_table = f"{RAW_SCHEMA}.{name}", f"{LOAD_SCHEMA}.{name}"
+    raw_table, load_table = f"{RAW_SCHEMA}.{name}", _load_table(task)
     # A record can arrive twice (changed while we paged, or live and then archived): keep the
     # newest version, and an incoming version only if it is not older than the stored one.
     newest = f"""
-        select id, changed_at as updated_at, archived, record
-        from {load_table}
+        select * from {load_table}
         qualify row_number() over (
-            partition by id order by changed_at desc nulls last, archived desc
+            partition by id order by updated_at desc nulls last, archived desc
         ) = 1
     """
+    (repeated,) = con.execute(f"select count(*) - count(distinct id) from {load_table}").fetchone()
     con.begin()
     try:
-        if result.mode == "full":
+        if result.mode == "full" and not repeated:
+            # Every record once: the load table is the new raw table (a rename, not a copy).
+            con.execute(f"drop table {raw_table}")
+            con.execute(f"alter table {load_table} rename to {name}")
+        elif result.mode == "full":
             con.execute(f"delete from {raw_table}")
-            con.execute(f"insert into {raw_table} select *, $at from ({newest})", {"at": synced_at})
+            con.execute(f"insert into {raw_table} select * from ({newest})")
         else:
-            accepted = f"{LOAD_SCHEMA}.{name}_accepted"
+            accepted = f"{load_table}_accepted"
             con.execute(
                 f"""
                 create table {accepted} as
-                select incoming.*, $at as loaded_at
+                select incoming.*
                 from ({newest}) as incoming
                 left join {raw_table} as stored using (id)
                 where stored.id is null or incoming.updated_at >= stored.updated_at
-                """,
-                {"at": synced_at},
+                """
             )
             con.execute(f"delete from {raw_table} where id in (select id from {accepted})")
             con.execute(f"insert into {raw_table} select * from {accepted}")
@@ -299,7 +308,7 @@ def _commit(con: duckdb.DuckDBPyConnection, task: SyncTask, synced_at: datetime)
                 "archived": result.archived_records,
             },
         )
-        con.execute(f"drop table {load_table}")
+        con.execute(f"drop table if exists {load_table}")
         con.commit()
     except BaseException:
         con.rollback()
@@ -317,8 +326,6 @@ def _commit(con: duckdb.DuckDBPyConnection, task: SyncTask, synced_at: datetime)
 
 def stored_records(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
     """Every record of a raw table, decoded (for the small reference lists)."""
-    import json
-
     ensure_raw_table(con, name)
     return [
         json.loads(r) for (r,) in con.execute(f"select record from {RAW_SCHEMA}.{name}").fetchall()

@@ -4,9 +4,10 @@ Each function yields pages of records shaped as the list endpoints return them, 
 never needs to know where a record came from.
 """
 
-import json
 from collections.abc import Iterator
 from datetime import datetime
+
+import orjson
 
 from ..raw_sync import Page
 from .client import HubSpotClient
@@ -63,7 +64,7 @@ def changed_records(
         records = page.get("results", [])
         if records:
             attach_associations(client, obj, records)
-            yield Page(records, json.dumps({"results": records}))
+            yield Page(records, orjson.dumps({"results": records}).decode())
         after = ((page.get("paging") or {}).get("next") or {}).get("after")
         if not after:
             return
