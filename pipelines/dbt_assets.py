@@ -73,7 +73,7 @@ def parse_manifest(crm: str) -> DbtProject:
             os.environ["CRM_KPI_CRM"] = crm
             try:
                 dbt_cli.cli(
-                    ["parse", "--quiet", "--no-partial-parse"], target_path=project.target_path
+                    ["parse", "--quiet", "--no-partial-parse"], target_path=target
                 ).wait()
             finally:
                 if previous is None:
