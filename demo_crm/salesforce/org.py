@@ -140,13 +140,14 @@ class Org:
     # ---------- changes only the Salesforce side knows
 
     def override_probability(self, deal_id: str, probability: float | None) -> None:
-        """Give one opportunity its own Probability (None: back to its stage's)."""
+        """A rep edits one opportunity's Probability (None: back to its stage's); like every
+        edit, it moves SystemModstamp, so an incremental sync sees it."""
         with self.crm.lock:
             if probability is None:
                 self.dresser.probability_overrides.pop(deal_id, None)
             else:
                 self.dresser.probability_overrides[deal_id] = float(probability)
-            self._redress("deals", deal_id)
+            self.crm.update("deals", deal_id, {})
 
     def purge(self, older_than: datetime) -> int:
         """Empty the recycle bin of records deleted before `older_than`; returns how many."""

@@ -8,11 +8,10 @@ with
 
 history as (
 
-    -- Deleted rows (IsDeleted) are no history.
+    -- Rows are deleted (IsDeleted) only with their opportunity: they stay, so that a deleted
+    -- deal's entries are replaced whole downstream, flagged by the deal's own deletion.
     select * from {{ ref('stg_salesforce__opportunity_history') }}
-    where
-        not is_archived
-        and stage_name is not null
+    where stage_name is not null
 
 ),
 
