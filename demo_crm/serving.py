@@ -9,6 +9,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
+from urllib.parse import SplitResult, urlsplit
 
 
 class QuietHttpServer(ThreadingHTTPServer):
@@ -95,3 +96,52 @@ class BackgroundServer:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+class DemoHandler(BaseHTTPRequestHandler):
+    """One HTTP exchange with a demo server (`self.demo`): the body read, admin routes (under
+    `admin_prefix`) apart from the API's, connections tracked, no per-request logging."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs
+    disable_nagle_algorithm = True  # headers and body go out in two writes
+    timeout = 60  # idle keep-alive connections give their thread back eventually
+    admin_prefix = "/_demo/"
+
+    @property
+    def demo(self):
+        return self.server.demo  # type: ignore[attr-defined]
+
+    def setup(self) -> None:
+        super().setup()
+        self.demo.track_connection(self.connection, opened=True)
+
+    def finish(self) -> None:
+        self.demo.track_connection(self.connection, opened=False)
+        super().finish()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._receive("GET")
+
+    def do_POST(self) -> None:
+        self._receive("POST")
+
+    def do_DELETE(self) -> None:
+        self._receive("DELETE")
+
+    def _receive(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        if parts.path.startswith(self.admin_prefix):
+            self.admin(method, parts.path, body)
+        else:
+            self.dispatch(method, parts, body)
+
+    def admin(self, method: str, path: str, body: bytes) -> None:
+        raise NotImplementedError
+
+    def dispatch(self, method: str, parts: SplitResult, body: bytes) -> None:
+        raise NotImplementedError

@@ -32,8 +32,8 @@ def _reads(*fields: str) -> tuple[str, ...]:
 
 
 # What each command reads, for its --help (`crm-kpi --help` lists every setting).
-SYNC_READS = _reads(
-    "crm",
+# Where each CRM is and the credentials to read it: the demo serves its own in their place.
+CRM_ACCESS = _reads(
     "hubspot_access_token",
     "hubspot_base_url",
     "salesforce_login_url",
@@ -41,29 +41,25 @@ SYNC_READS = _reads(
     "salesforce_client_secret",
     "salesforce_access_token",
     "salesforce_instance_url",
-    "salesforce_api_version",
-    "data_dir",
-    "rate_limit",
-    "search_rate_limit",
-    "salesforce_lookback_minutes",
-    "salesforce_api_reserve",
-    "extra_properties",
-    "max_sync_age_hours",  # the raw layer's freshness checks run with the sync
+)
+SYNC_READS = (
+    _reads("crm")
+    + CRM_ACCESS
+    + _reads(
+        "salesforce_api_version",
+        "data_dir",
+        "rate_limit",
+        "search_rate_limit",
+        "salesforce_lookback_minutes",
+        "salesforce_api_reserve",
+        "extra_properties",
+        "max_sync_age_hours",  # the raw layer's freshness checks run with the sync
+    )
 )
 RUN_READS = SYNC_READS + _reads(
     "quotas", "timezone", "as_of", "max_deal_amount", "max_quarantine_share", "max_row_count_drop"
 )
-# The demo serves its own CRM, with its own credentials, in place of these.
-DEMO_SERVES = _reads(
-    "hubspot_access_token",
-    "hubspot_base_url",
-    "salesforce_login_url",
-    "salesforce_client_id",
-    "salesforce_client_secret",
-    "salesforce_access_token",
-    "salesforce_instance_url",
-)
-DEMO_READS = tuple(name for name in RUN_READS if name not in DEMO_SERVES)
+DEMO_READS = tuple(name for name in RUN_READS if name not in CRM_ACCESS)
 REPORT_READS = _reads("data_dir", "timezone")
 PUBLISHED_READS = _reads("data_dir")
 

@@ -72,9 +72,7 @@ def parse_manifest(crm: str) -> DbtProject:
             previous = os.environ.get("CRM_KPI_CRM")
             os.environ["CRM_KPI_CRM"] = crm
             try:
-                dbt_cli.cli(
-                    ["parse", "--quiet", "--no-partial-parse"], target_path=target
-                ).wait()
+                dbt_cli.cli(["parse", "--quiet", "--no-partial-parse"], target_path=target).wait()
             finally:
                 if previous is None:
                     del os.environ["CRM_KPI_CRM"]

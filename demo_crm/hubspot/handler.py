@@ -10,13 +10,12 @@ import time
 import traceback
 import uuid
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs
 
-from .admin import PREFIX as ADMIN_PREFIX
+from ..serving import DemoHandler
 from .admin import handle_admin
 from .api import error_body, is_search
-from .gateway import Fault, Gateway
+from .gateway import Fault
 
 AUTH_MESSAGE = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
@@ -30,43 +29,10 @@ def rate_limit_body(policy: str = "TEN_SECONDLY_ROLLING") -> dict:
     return error_body(message, None, errorType="RATE_LIMIT", policyName=policy)
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as the real API
-    disable_nagle_algorithm = True  # headers and body go out in two writes
-    timeout = 60  # idle keep-alive connections give their thread back eventually
+class Handler(DemoHandler):
     server_version = "demo-crm"
 
-    def setup(self) -> None:
-        super().setup()
-        self.demo.track_connection(self.connection, opened=True)
-
-    def finish(self) -> None:
-        self.demo.track_connection(self.connection, opened=False)
-        super().finish()
-
-    @property
-    def demo(self) -> Gateway:
-        return self.server.demo  # type: ignore[attr-defined]
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass  # quiet: no per-request logging
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def _dispatch(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        parts = urlsplit(self.path)
-        if parts.path.startswith(ADMIN_PREFIX):
-            self._admin(method, parts.path, body)
-            return
+    def dispatch(self, method: str, parts: SplitResult, body: bytes) -> None:
         # Faults come first: they stand for the network and gateways in front of the API.
         fault = self.demo.log_request(method, self.path, parts.path, body)
         if fault is not None:
@@ -77,7 +43,7 @@ class Handler(BaseHTTPRequestHandler):
         status, payload, headers = self._answer(method, parts.path, parts.query, body)
         self._send(status, payload, headers, cut=fault.kind if fault else None)
 
-    def _admin(self, method: str, path: str, body: bytes) -> None:
+    def admin(self, method: str, path: str, body: bytes) -> None:
         if self.headers.get("Authorization") != f"Bearer {self.demo.token}":
             self._send(401, error_body(AUTH_MESSAGE, "INVALID_AUTHENTICATION"), {}, admin=True)
             return

@@ -11,10 +11,9 @@ import socket
 import time
 import traceback
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs
 
-from .admin import PREFIX as ADMIN_PREFIX
+from ..serving import DemoHandler
 from .admin import handle_admin
 from .api import API_VERSIONS, DEFAULT_BATCH, MAX_BATCH, MIN_BATCH, NOT_FOUND, errors
 
@@ -27,43 +26,10 @@ DAILY_LIMIT = errors("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
 _STATUS_ERRORS = {500: "UNKNOWN_EXCEPTION", 502: "SERVER_UNAVAILABLE", 503: "SERVER_UNAVAILABLE"}
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as the real API
-    disable_nagle_algorithm = True
-    timeout = 60
+class Handler(DemoHandler):
     server_version = "demo-salesforce"
 
-    @property
-    def demo(self):  # the DemoSalesforceServer
-        return self.server.demo  # type: ignore[attr-defined]
-
-    def setup(self) -> None:
-        super().setup()
-        self.demo.track_connection(self.connection, opened=True)
-
-    def finish(self) -> None:
-        self.demo.track_connection(self.connection, opened=False)
-        super().finish()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def _dispatch(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        parts = urlsplit(self.path)
-        if parts.path.startswith(ADMIN_PREFIX):
-            self._admin(method, parts.path, body)
-            return
+    def dispatch(self, method: str, parts: SplitResult, body: bytes) -> None:
         soql = parse_qs(parts.query).get("q", [parts.query])[0]
         fault = self.demo.log_request(method, parts.path, soql)
         if fault is not None:
@@ -83,7 +49,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         self._send(status, payload, headers, cut)
 
-    def _admin(self, method: str, path: str, body: bytes) -> None:
+    def admin(self, method: str, path: str, body: bytes) -> None:
         if self.headers.get("Authorization") != f"Bearer {self.demo.client_secret}":
             self._send(401, INVALID_SESSION, {})
             return
