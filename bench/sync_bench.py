@@ -58,7 +58,7 @@ def child(args: argparse.Namespace) -> None:
             from pipelines.hubspot.fetch import all_records
 
             records = sum(
-                len(page.records)
+                page.count
                 for obj in objects
                 for archived in (False, True)
                 for page in all_records(client, obj, obj.properties, archived)

@@ -31,16 +31,20 @@ log = logging.getLogger(__name__)
 # distinct then becomes the raw table by a rename in the commit's transaction, not by a copy.
 LOAD_PREFIX = "_load_"
 FLUSH_RECORDS = 5_000  # records buffered per object before one bulk insert
-QUEUE_PAGES = 16  # pages in flight between fetchers and the writer: bounds memory
+QUEUE_PAGES = 4  # pages in flight between fetchers and the writer: bounds memory
 # DuckDB keeps every block it writes cached until memory runs short (by default 80% of RAM), so
 # uncapped, the sync's memory grows with the CRM; capped, DuckDB evicts and spills to disk.
-SYNC_MEMORY_LIMIT = "256MB"
+# Measured (bench/salesforce_sync_bench.py): with 128 MB and 4 pages in flight a sync peaks at
+# 262 MB for 250,000 records and 291 MB for 1,000,000, in the same time as with 256 MB and 16
+# pages (366 and 462 MB).
+SYNC_MEMORY_LIMIT = "128MB"
 
 
 class Page(NamedTuple):
-    """One page of records, decoded and as JSON text holding them under the shape's list key."""
+    """One page: how many records it holds, and the JSON text holding them under the shape's
+    list key. Only the text waits for the writer: decoded records would hold ~6x its memory."""
 
-    records: list[dict]
+    count: int
     # A page's body as received: the loader lets DuckDB parse it, since re-encoding each
     # record in Python cost more than fetching it.
     text: str
@@ -181,9 +185,9 @@ def run_tasks(
                     if task.failed:  # its other stream broke: nothing of it is committed
                         continue
                     task.result.pages += 1
-                    task.result.fetched += len(item.records)
+                    task.result.fetched += item.count
                     task.pages.append(item.text)
-                    task.buffered += len(item.records)
+                    task.buffered += item.count
                     if task.buffered >= FLUSH_RECORDS:
                         _flush(con, task)
                     progress.advanced(task.result)

@@ -31,7 +31,7 @@ def all_records(
     if obj.associations:
         params["associations"] = ",".join(obj.associations)
     for page, text in client.paginate(obj.path, params):
-        yield Page(page.get("results", []), text)
+        yield Page(len(page.get("results", [])), text)
 
 
 def changed_records(
@@ -64,7 +64,7 @@ def changed_records(
         records = page.get("results", [])
         if records:
             attach_associations(client, obj, records)
-            yield Page(records, orjson.dumps({"results": records}).decode())
+            yield Page(len(records), orjson.dumps({"results": records}).decode())
         after = ((page.get("paging") or {}).get("next") or {}).get("after")
         if not after:
             return

@@ -99,7 +99,7 @@ def sync_salesforce(
 
         def stream(client: SalesforceClient, soql: str = soql):
             for page, text in client.query(soql):
-                yield Page(page.get("records", []), text)
+                yield Page(len(page.get("records", [])), text)
 
         tasks.append(SyncTask(obj.name, [stream], SHAPE, since, watermark=synced_at - lookback))
     with bounded_memory(con):
