@@ -3,6 +3,8 @@
 -- value in the company currency is converted here, in a view, so a change of rates applies to
 -- every deal at the next build: Amount / ConversionRate of the deal's CurrencyIsoCode
 -- (CurrencyType, multi-currency orgs), else Amount (a single-currency org has no CurrencyIsoCode).
+-- A deal's loaded_at is its opportunity's or its latest history row's load, whichever is later:
+-- a history row that arrives a sync after its opportunity still gets the deal's stages redone.
 
 with
 
@@ -15,6 +17,16 @@ opportunities as (
 currency_types as (
 
     select * from {{ ref('stg_salesforce__currency_types') }}
+
+),
+
+history_loads as (
+
+    select
+        opportunity_id,
+        max(loaded_at) as loaded_at
+    from {{ ref('stg_salesforce__opportunity_history') }}
+    group by opportunity_id
 
 ),
 
@@ -53,7 +65,10 @@ mapped as (
         cast(null as timestamptz) as closed_at,
         opportunities.created_on,
         opportunities.close_date as closed_on,
-        opportunities.loaded_at,
+        greatest(
+            opportunities.loaded_at,
+            coalesce(history_loads.loaded_at, opportunities.loaded_at)
+        ) as loaded_at,
 
         ---------- booleans
         -- A currency without a rate: the amount cannot be converted, so the deal has none and is
@@ -73,6 +88,8 @@ mapped as (
     from opportunities
     left join currency_types
         on opportunities.currency_code = currency_types.currency_code
+    left join history_loads
+        on opportunities.opportunity_id = history_loads.opportunity_id
     left join non_rep_users
         on opportunities.owner_id = non_rep_users.user_id
 
