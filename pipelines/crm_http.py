@@ -26,7 +26,12 @@ TRANSPORT_ERRORS = (
 
 
 class CrmError(Exception):
-    """The CRM could not be read; the message names the request, never the token."""
+    """The CRM could not be read; the message names the request, never the token. `status` is
+    the HTTP status of a refused request, None for other failures."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class CrmAuthError(CrmError):
@@ -112,7 +117,9 @@ class CrmHttpClient:
                 elif status in RETRYABLE_STATUSES or self.transient(response):
                     failure = f"HTTP {status} {self.error_text(response)}"
                 else:
-                    raise CrmError(f"{method} {path}: HTTP {status} {self.error_text(response)}")
+                    raise CrmError(
+                        f"{method} {path}: HTTP {status} {self.error_text(response)}", status
+                    )
             failures += 1
             if failures >= self.max_attempts:
                 raise CrmError(f"{method} {path}: gave up after {failures} tries: {failure}")

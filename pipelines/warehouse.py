@@ -108,34 +108,35 @@ def stored_crm(con: duckdb.DuckDBPyConnection) -> str | None:
             {"schema": RAW_SCHEMA},
         ).fetchall()
     }
-    if "_crm" in tables:
-        return con.execute(f"select crm from {CRM_TABLE}").fetchone()[0]
+    row = con.execute(f"select max(crm) from {CRM_TABLE}").fetchone() if "_crm" in tables else None
+    if row and row[0]:
+        return row[0]
     # Raw layers from before Salesforce hold HubSpot's records.
     return "hubspot" if "_sync_state" in tables else None
 
 
-def check_crm(path: Path, crm: str) -> None:
-    """Refuse a data directory that holds another CRM's records (one line, exit 2)."""
-    if not path.exists():
-        return
-    with connect(path, read_only=True) as con:
-        stored = stored_crm(con)
+def _refuse_other_crm(con: duckdb.DuckDBPyConnection, crm: str, where: str) -> str | None:
+    """The CRM the raw layer holds; a ConfigError (one line, exit 2) if it is not `crm`."""
+    stored = stored_crm(con)
     if stored not in (None, crm):
         raise ConfigError(
-            f"{path.parent} holds {stored} data but CRM_KPI_CRM is {crm}: use another "
+            f"{where} holds {stored} data but CRM_KPI_CRM is {crm}: use another "
             "CRM_KPI_DATA_DIR for it (one CRM per data directory)"
         )
+    return stored
+
+
+def check_crm(path: Path, crm: str) -> None:
+    """Refuse a data directory that holds another CRM's records."""
+    if path.exists():
+        with connect(path, read_only=True) as con:
+            _refuse_other_crm(con, crm, str(path.parent))
 
 
 def claim_for_crm(con: duckdb.DuckDBPyConnection, crm: str) -> None:
     """Mark the raw layer as `crm`'s, or refuse if it holds another CRM's records."""
-    stored = stored_crm(con)
-    if stored not in (None, crm):
-        raise ConfigError(
-            f"the warehouse holds {stored} data but CRM_KPI_CRM is {crm}: use another "
-            "CRM_KPI_DATA_DIR for it (one CRM per data directory)"
-        )
+    _refuse_other_crm(con, crm, "the warehouse")
     con.execute(f"create schema if not exists {RAW_SCHEMA}")
     con.execute(f"create table if not exists {CRM_TABLE} (crm varchar not null)")
-    if stored is None or not con.execute(f"select count(*) from {CRM_TABLE}").fetchone()[0]:
+    if not con.execute(f"select count(*) from {CRM_TABLE}").fetchone()[0]:
         con.execute(f"insert into {CRM_TABLE} values ($crm)", {"crm": crm})

@@ -290,3 +290,18 @@ def test_a_session_a_new_token_does_not_cure_is_a_credential_error(org, tmp_path
     org.inject_faults(kind="expire_token", count=2, path_contains="/queryAll")
     with pytest.raises(CrmAuthError, match="INVALID_SESSION_ID.*after a new token"):
         sync_into(tmp_path / "w.duckdb", org, workers=1)
+
+
+def test_a_raw_layer_is_claimed_by_one_crm(tmp_path):
+    from pipelines.settings import ConfigError
+    from pipelines.warehouse import ensure_raw_schema, stored_crm
+
+    with connect(tmp_path / "w.duckdb") as con:
+        assert stored_crm(con) is None
+        ensure_raw_schema(con)  # a raw layer from before Salesforce: HubSpot's
+        assert stored_crm(con) == "hubspot"
+        with pytest.raises(ConfigError, match="holds hubspot data but CRM_KPI_CRM is salesforce"):
+            claim_for_crm(con, "salesforce")
+        claim_for_crm(con, "hubspot")
+        claim_for_crm(con, "hubspot")  # once is enough
+        assert con.execute("select crm from raw._crm").fetchall() == [("hubspot",)]

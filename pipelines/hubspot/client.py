@@ -16,6 +16,8 @@ from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
+DEFAULT_RATE_LIMIT = 100  # requests per 10 s of HubSpot's Free and Starter apps
+
 # Importers of the HubSpot client name the errors from here too.
 __all__ = ["CrmAuthError", "CrmError", "HubSpotClient", "client_factory"]
 
@@ -151,6 +153,3 @@ def client_factory(settings: Settings) -> Callable[[], HubSpotClient]:
         )
 
     return make_client
-
-
-DEFAULT_RATE_LIMIT = 100  # requests per 10 s of HubSpot's Free and Starter apps

@@ -243,7 +243,7 @@ class SalesforceClient(CrmHttpClient):
         try:
             answer = self.request("GET", f"{self.api}/sobjects/{sobject}/describe/")
         except CrmError as exc:
-            if "HTTP 404" in str(exc) or "INVALID_TYPE" in str(exc):
+            if exc.status == 404:  # NOT_FOUND / INVALID_TYPE: no such object for this user
                 return None
             raise
         return {f["name"] for f in answer.get("fields", [])}
