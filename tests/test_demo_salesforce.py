@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from demo_crm import DemoSalesforceServer, generate_demo_data, simulate_day
-from demo_crm.salesforce.dressing import CURRENCY_RATES
 from demo_crm.salesforce.ids import salesforce_id
+from demo_crm.salesforce.reference import CURRENCY_RATES
 from demo_crm.salesforce.soql import Comparison, Logical, Not, SoqlError, compile_condition, parse
 from pipelines.salesforce.objects import SALESFORCE_OBJECTS
 

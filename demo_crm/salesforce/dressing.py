@@ -10,18 +10,12 @@ Rows are plain dicts of field → value: datetimes as `2026-11-18T15:30:00.000+0
 `2026-11-18`, numbers, booleans and None, so SOQL compares them directly.
 """
 
-import zlib
-from dataclasses import dataclass
-
-from ..catalog import OWNER_EMAIL_DOMAIN
 from ..clock import MS_DAY, MS_HOUR, iso, parse_instant, to_ms
-from ..generator.deals import EUR_TO_USD
 from ..store import DemoCrm
 from .ids import salesforce_id
+from .reference import CORPORATE_CURRENCY, Stage, org_stages, reference_rows
+from .values import calendar_date, modstamp, number, share, stamp
 
-CORPORATE_CURRENCY = "USD"
-# Salesforce stores a rate per currency against the corporate one: 1 USD = 1 / 1.08 EUR.
-CURRENCY_RATES = {"USD": 1.0, "EUR": round(1 / EUR_TO_USD, 9)}
 ARCHIVE_AFTER_DAYS = 120  # closed activities older than this may be archived (query hides them)
 HISTORY_ECHO_SHARE = 0.25  # deals with a repeated first-stage history row (an edit, no move)
 INVITEE_SHARE = 0.15  # meetings with another rep invited (an IsChild copy)
@@ -47,53 +41,6 @@ NOT_HELD_PREFIXES = {
 }
 
 
-@dataclass(frozen=True)
-class Stage:
-    id: str
-    label: str
-    probability: float  # 0-100, as Salesforce
-    is_closed: bool
-    is_won: bool
-    sort_order: int
-    pipeline_id: str
-
-
-def stamp(value: str | None) -> str | None:
-    """A HubSpot timestamp in Salesforce's form (UTC, milliseconds, `+0000`)."""
-    if not value:
-        return None
-    if len(value) != 24 or value[-1] != "Z":
-        ms = parse_instant(value)
-        if ms is None:
-            return None
-        value = iso(ms)
-    return value[:23] + "+0000"
-
-
-def modstamp(value: str | None) -> str | None:
-    """SystemModstamp keeps whole seconds only, as Salesforce's does: clients meet its ties."""
-    full = stamp(value)
-    return full and full[:20] + "000+0000"
-
-
-def calendar_date(value: str | None) -> str | None:
-    full = stamp(value)
-    return full and full[:10]
-
-
-def share(seed: int, purpose: str, record_id: str) -> float:
-    """A fixed number in [0, 1) per seed, purpose and record."""
-    return zlib.crc32(f"{seed}:{purpose}:{record_id}".encode()) / 2**32
-
-
-def number(text: str | None) -> float | None:
-    """HubSpot keeps amounts as text; Salesforce's Amount is a number, so text is null."""
-    try:
-        return float(text) if text not in (None, "") else None
-    except ValueError:
-        return None
-
-
 class Dresser:
     """Turns store records into Salesforce rows; reference rows (users, stages) it builds once."""
 
@@ -109,10 +56,10 @@ class Dresser:
         self.shared_inbox = salesforce_id("Group", 1)
         self.user_of = {o["id"]: salesforce_id("User", int(o["id"])) for o in crm.owners}
         self.reps = [self.user_of[o["id"]] for o in crm.owners if not o["archived"]]
-        self.stages, self.record_types = _stages(crm), {}
+        self.stages, self.record_types = org_stages(crm), {}
         for number_, pipeline in enumerate(crm.pipelines, start=1):
             self.record_types[pipeline["id"]] = salesforce_id("RecordType", number_)
-        self.reference = _reference_rows(crm, self)
+        self.reference = reference_rows(crm, self)
 
     # ---------- deals
 
@@ -388,149 +335,3 @@ class Dresser:
             and moment < self.archive_before_ms
             and share(self.seed, "archived", record["id"]) < chance
         )
-
-
-def _stages(crm: DemoCrm) -> dict[tuple[str, str], Stage]:
-    """Org-wide stages: one sort order over every pipeline, each pipeline's in display order."""
-    stages, sort_order = {}, 0
-    for pipeline in sorted(crm.pipelines, key=lambda p: p["displayOrder"]):
-        for stage in sorted(pipeline["stages"], key=lambda s: s["displayOrder"]):
-            sort_order += 1
-            probability = float(stage["metadata"]["probability"])
-            closed = stage["metadata"]["isClosed"] == "true"
-            stages[(pipeline["id"], stage["id"])] = Stage(
-                stage["id"],
-                stage["label"],
-                round(probability * 100, 6),
-                closed,
-                closed and probability == 1.0,
-                sort_order,
-                pipeline["id"],
-            )
-    return stages
-
-
-def _reference_rows(crm: DemoCrm, dresser: Dresser) -> dict[str, list[dict]]:
-    """Users, roles, the queue, record types, stages and currencies: built once."""
-    set_up = stamp(iso(to_ms(crm.now) - 900 * MS_DAY))
-    stamps = {"CreatedDate": set_up, "LastModifiedDate": set_up, "SystemModstamp": set_up}
-    roles: dict[str, str] = {}
-    role_rows = []
-    for owner in crm.owners:
-        for team in owner.get("teams") or []:
-            if team["id"] not in roles:
-                roles[team["id"]] = salesforce_id("UserRole", int(team["id"]))
-                developer = "".join(ch if ch.isalnum() else "_" for ch in team["name"])
-                role_rows.append(
-                    {"Id": roles[team["id"]], "Name": team["name"], "DeveloperName": developer}
-                    | {"ParentRoleId": None, "LastModifiedDate": set_up, "SystemModstamp": set_up}
-                )
-    users = []
-    for owner in crm.owners:
-        teams = owner.get("teams") or []
-        first, last = owner.get("firstName") or "", owner.get("lastName") or ""
-        users.append(
-            {
-                "Id": dresser.user_of[owner["id"]],
-                "Name": f"{first} {last}".strip(),
-                "FirstName": first,
-                "LastName": last,
-                "Email": owner["email"],
-                "Username": owner["email"] + ".demo",
-                "IsActive": not owner["archived"],
-                "UserType": "Standard",
-                "UserRoleId": roles.get(teams[0]["id"]) if teams else None,
-                "CreatedDate": stamp(owner["createdAt"]),
-                "LastModifiedDate": modstamp(owner["updatedAt"]),
-                "SystemModstamp": modstamp(owner["updatedAt"]),
-            }
-        )
-    # Users that are not people selling: records nobody owns belong to the integration user.
-    for number_, (first, last, kind, email) in enumerate(
-        (
-            (None, "Integration User", "AutomatedProcess", f"integration@{OWNER_EMAIL_DOMAIN}"),
-            ("Chatter", "Expert", "CsnOnly", "noreply@chatter.salesforce.com"),
-        ),
-        start=1,
-    ):
-        users.append(
-            {
-                "Id": salesforce_id("User", number_),
-                "Name": f"{first or ''} {last}".strip(),
-                "FirstName": first,
-                "LastName": last,
-                "Email": email,
-                "Username": email + ".demo",
-                "IsActive": True,
-                "UserType": kind,
-                "UserRoleId": None,
-            }
-            | stamps
-        )
-    queue = {
-        "Id": dresser.shared_inbox,
-        "Name": "Shared Inbox",
-        "DeveloperName": "Shared_Inbox",
-        "Type": "Queue",
-        "Email": f"sales@{OWNER_EMAIL_DOMAIN}",
-    } | stamps
-    record_types = [
-        {
-            "Id": dresser.record_types[p["id"]],
-            "Name": p["label"],
-            "DeveloperName": p["label"].replace(" ", "_"),
-            "SobjectType": "Opportunity",
-            "IsActive": True,
-        }
-        | stamps
-        for p in crm.pipelines
-    ]
-    # Not every record type is an opportunity's: clients must filter on SobjectType.
-    record_types.append(
-        {
-            "Id": salesforce_id("RecordType", 99),
-            "Name": "Customer Account",
-            "DeveloperName": "Customer_Account",
-            "SobjectType": "Account",
-            "IsActive": True,
-        }
-        | stamps
-    )
-    stages = [
-        {
-            "Id": salesforce_id("OpportunityStage", s.sort_order),
-            "ApiName": s.label,
-            "MasterLabel": s.label,
-            "DefaultProbability": s.probability,
-            "ForecastCategoryName": (
-                "Closed" if s.is_won else "Omitted" if s.is_closed else "Pipeline"
-            ),
-            "IsActive": True,
-            "IsClosed": s.is_closed,
-            "IsWon": s.is_won,
-            "SortOrder": s.sort_order,
-        }
-        | stamps
-        for s in dresser.stages.values()
-    ]
-    rows = {
-        "User": users,
-        "UserRole": role_rows,
-        "Group": [queue],
-        "RecordType": record_types,
-        "OpportunityStage": stages,
-    }
-    if dresser.multi_currency:
-        rows["CurrencyType"] = [
-            {
-                "Id": salesforce_id("CurrencyType", number_),
-                "IsoCode": code,
-                "ConversionRate": rate,
-                "DecimalPlaces": 2,
-                "IsActive": True,
-                "IsCorporate": code == CORPORATE_CURRENCY,
-            }
-            | stamps
-            for number_, (code, rate) in enumerate(CURRENCY_RATES.items(), start=1)
-        ]
-    return rows
