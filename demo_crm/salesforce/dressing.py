@@ -59,7 +59,14 @@ class Dresser:
         self.stages, self.record_types = org_stages(crm), {}
         for number_, pipeline in enumerate(crm.pipelines, start=1):
             self.record_types[pipeline["id"]] = salesforce_id("RecordType", number_)
-        self.reference = reference_rows(crm, self)
+        self.reference = reference_rows(
+            crm,
+            self.user_of,
+            self.shared_inbox,
+            self.record_types,
+            self.stages,
+            multi_currency,
+        )
 
     # ---------- deals
 

@@ -1,10 +1,7 @@
 """The org's reference rows, built once: users and roles from the owners and their teams, the
 shared-inbox queue, record types from the pipelines, org-wide stages, currencies."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ..catalog import OWNER_EMAIL_DOMAIN
 from ..clock import MS_DAY, iso, to_ms
@@ -12,9 +9,6 @@ from ..generator.deals import EUR_TO_USD
 from ..store import DemoCrm
 from .ids import salesforce_id
 from .values import modstamp, stamp
-
-if TYPE_CHECKING:
-    from .dressing import Dresser
 
 CORPORATE_CURRENCY = "USD"
 # A rate per currency against the corporate one (1 USD = 1 / 1.08 EUR), with 9 decimals: every
@@ -53,7 +47,14 @@ def org_stages(crm: DemoCrm) -> dict[tuple[str, str], Stage]:
     return stages
 
 
-def reference_rows(crm: DemoCrm, dresser: Dresser) -> dict[str, list[dict]]:
+def reference_rows(
+    crm: DemoCrm,
+    user_of: dict[str, str],
+    shared_inbox: str,
+    record_types: dict[str, str],
+    stages: dict[tuple[str, str], Stage],
+    multi_currency: bool,
+) -> dict[str, list[dict]]:
     """Users, roles, the queue, record types, stages and currencies: built once."""
     set_up = stamp(iso(to_ms(crm.now) - 900 * MS_DAY))
     stamps = {"CreatedDate": set_up, "LastModifiedDate": set_up, "SystemModstamp": set_up}
@@ -74,7 +75,7 @@ def reference_rows(crm: DemoCrm, dresser: Dresser) -> dict[str, list[dict]]:
         first, last = owner.get("firstName") or "", owner.get("lastName") or ""
         users.append(
             {
-                "Id": dresser.user_of[owner["id"]],
+                "Id": user_of[owner["id"]],
                 "Name": f"{first} {last}".strip(),
                 "FirstName": first,
                 "LastName": last,
@@ -111,7 +112,7 @@ def reference_rows(crm: DemoCrm, dresser: Dresser) -> dict[str, list[dict]]:
             | stamps
         )
     queue = {
-        "Id": dresser.shared_inbox,
+        "Id": shared_inbox,
         "Name": "Shared Inbox",
         "DeveloperName": "Shared_Inbox",
         "Type": "Queue",
@@ -119,7 +120,7 @@ def reference_rows(crm: DemoCrm, dresser: Dresser) -> dict[str, list[dict]]:
     } | stamps
     record_types = [
         {
-            "Id": dresser.record_types[p["id"]],
+            "Id": record_types[p["id"]],
             "Name": p["label"],
             "DeveloperName": p["label"].replace(" ", "_"),
             "SobjectType": "Opportunity",
@@ -139,7 +140,7 @@ def reference_rows(crm: DemoCrm, dresser: Dresser) -> dict[str, list[dict]]:
         }
         | stamps
     )
-    stages = [
+    stage_rows = [
         {
             "Id": salesforce_id("OpportunityStage", s.sort_order),
             "ApiName": s.label,
@@ -154,16 +155,16 @@ def reference_rows(crm: DemoCrm, dresser: Dresser) -> dict[str, list[dict]]:
             "SortOrder": s.sort_order,
         }
         | stamps
-        for s in dresser.stages.values()
+        for s in stages.values()
     ]
     rows = {
         "User": users,
         "UserRole": role_rows,
         "Group": [queue],
         "RecordType": record_types,
-        "OpportunityStage": stages,
+        "OpportunityStage": stage_rows,
     }
-    if dresser.multi_currency:
+    if multi_currency:
         rows["CurrencyType"] = [
             {
                 "Id": salesforce_id("CurrencyType", number_),
