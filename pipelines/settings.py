@@ -7,6 +7,7 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
@@ -80,6 +81,39 @@ class Settings(BaseSettings):
         default=Path("data"),
         validation_alias="CRM_KPI_DATA_DIR",
         description="holds warehouse.duckdb (working) and kpi.duckdb (published)",
+    )
+    warehouse: Literal["duckdb", "postgres"] = Field(
+        default="duckdb",
+        validation_alias="CRM_KPI_WAREHOUSE",
+        description="where the raw layer and the marts live: duckdb (a file in the data "
+        "directory) or postgres (CRM_KPI_POSTGRES_URL)",
+    )
+    # A secret: the URL usually holds the password. Without one, libpq reads ~/.pgpass.
+    postgres_url: SecretStr | None = Field(
+        default=None,
+        repr=False,
+        validation_alias="CRM_KPI_POSTGRES_URL",
+        description="postgresql://user:password@host:port/dbname (percent-encode special "
+        "characters; without a password, ~/.pgpass is used)",
+    )
+    postgres_schema_prefix: str = Field(
+        default="crm_kpi_",
+        pattern=r"^[a-z_][a-z0-9_]*$|^$",
+        validation_alias="CRM_KPI_POSTGRES_SCHEMA_PREFIX",
+        description="prefix of the working schemas on Postgres (raw, staging, crm, "
+        "intermediate, marts, quality)",
+    )
+    postgres_published_schema: str = Field(
+        default="kpi",
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        validation_alias="CRM_KPI_POSTGRES_PUBLISHED_SCHEMA",
+        description="the schema BI tools read on Postgres: the checked KPI tables",
+    )
+    postgres_reader_role: str | None = Field(
+        default=None,
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        validation_alias="CRM_KPI_POSTGRES_READER_ROLE",
+        description="a role granted read access to the published schema at every publication",
     )
     quotas: Path | None = Field(
         default=None,
@@ -186,7 +220,40 @@ class Settings(BaseSettings):
             "CRM_KPI_QUOTAS": str(self.quotas or ""),
             "CRM_KPI_AS_OF": self.as_of.isoformat() if self.as_of else "",
             "CRM_KPI_MAX_DEAL_AMOUNT": str(self.max_deal_amount),
+            "CRM_KPI_WAREHOUSE": self.warehouse,
+            "CRM_KPI_SCHEMA_PREFIX": self.schema_prefix,
+            **(self._dbt_postgres_environment() if self.warehouse == "postgres" else {}),
         }
+
+    def _dbt_postgres_environment(self) -> dict[str, str]:
+        # dbt scrubs DBT_ENV_SECRET_* values from its logs and artifacts.
+        url = urlsplit(self.postgres_connection_url())
+        return {
+            "CRM_KPI_POSTGRES_HOST": url.hostname or "localhost",
+            "CRM_KPI_POSTGRES_PORT": str(url.port or 5432),
+            "CRM_KPI_POSTGRES_USER": unquote(url.username or ""),
+            "CRM_KPI_POSTGRES_DBNAME": unquote(url.path.lstrip("/")) or unquote(url.username or ""),
+            "DBT_ENV_SECRET_POSTGRES_PASSWORD": unquote(url.password or ""),
+        }
+
+    @property
+    def schema_prefix(self) -> str:
+        """What the working schemas' names start with: nothing in a DuckDB file of its own."""
+        return self.postgres_schema_prefix if self.warehouse == "postgres" else ""
+
+    def postgres_connection_url(self) -> str:
+        if self.postgres_url is None or not self.postgres_url.get_secret_value():
+            raise ConfigError(
+                "CRM_KPI_WAREHOUSE is postgres but CRM_KPI_POSTGRES_URL is not set: export "
+                "postgresql://user:password@host:port/dbname"
+            )
+        url = self.postgres_url.get_secret_value()
+        if urlsplit(url).scheme not in ("postgresql", "postgres"):
+            raise ConfigError(
+                "CRM_KPI_POSTGRES_URL must start with postgresql:// (like "
+                "postgresql://user:password@host:port/dbname)"
+            )
+        return url
 
     @field_validator("hubspot_base_url", "salesforce_login_url", "salesforce_instance_url")
     @classmethod
