@@ -31,8 +31,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -41,12 +39,7 @@ from raw_layer import generate_raw, write_quotas
 from sync_bench import TOKEN, serve_demo_crm
 
 from pipelines.hubspot.objects import CRM_OBJECTS
-from pipelines.warehouse import (
-    CRM_COUNTS_TABLE,
-    SYNC_STATE_TABLE,
-    ensure_crm_counts_table,
-    ensure_raw_schema,
-)
+from pipelines.warehouse import connect, ensure_crm_counts_table, ensure_raw_schema
 
 TIMEZONE = "America/New_York"
 # The run's steps that are not quality checks.
@@ -124,7 +117,7 @@ def main() -> int:
     if args.generated:
         env["CRM_KPI_QUOTAS"] = str(write_quotas(data_dir))  # for the generated reps
         started = time.perf_counter()
-        with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
+        with connect(data_dir / "warehouse.duckdb") as con:
             generate_raw(con, args.deals, args.activities, version=0, loaded_at=datetime.now(UTC))
             record_sync(con)
         print(
@@ -179,12 +172,12 @@ def record_sync(con) -> None:
             f"select count(*), count(*) filter (archived) from raw.{obj.name}"
         ).fetchall()[0]
         con.execute(
-            f"insert or replace into {SYNC_STATE_TABLE} values ($n, $at, $at, 'full', $r, $a)",
+            "insert or replace into raw._sync_state values ($n, $at, $at, 'full', $r, $a)",
             {"n": obj.name, "at": now, "r": records, "a": archived},
         )
         if obj.searchable:
             con.execute(
-                f"insert or replace into {CRM_COUNTS_TABLE} values ($n, $live, $at, $at)",
+                "insert or replace into raw._crm_counts values ($n, $live, $at, $at)",
                 {"n": obj.name, "live": records - archived, "at": now},
             )
 

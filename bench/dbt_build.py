@@ -31,12 +31,12 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from raw_layer import CHANGE_SHARE, DAY_ONE, change_a_day, generate_raw, write_quotas  # noqa: E402
+
+from pipelines.warehouse import connect  # noqa: E402
 
 DBT_PROJECT = ROOT / "dbt_project"
 DBT = Path(sys.executable).with_name("dbt")
@@ -56,7 +56,7 @@ def main() -> int:
     data_dir.mkdir(parents=True)
     quotas = write_quotas(data_dir)
     started = time.perf_counter()
-    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
+    with connect(data_dir / "warehouse.duckdb") as con:
         generate_raw(con, args.deals, args.activities, version=0, loaded_at=DAY_ONE)
     print(
         f"raw layer: {args.deals:,} deals, {args.activities:,} activities generated in "
@@ -73,7 +73,7 @@ def main() -> int:
         shutil.copy(raw_copy, warehouse)
         full = dbt_build(data_dir, quotas, f"round {number}: full")
         if number == 1:
-            with duckdb.connect(str(warehouse)) as con:
+            with connect(warehouse) as con:
                 changed = change_a_day(con, args.deals, args.activities)
             print(f"changed {changed:,} raw records ({CHANGE_SHARE:.0%} of deals and activities)")
             shutil.copy(warehouse, changed_copy)

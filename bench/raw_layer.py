@@ -18,7 +18,6 @@ sys.path.insert(0, str(ROOT))
 from demo_crm.catalog import PIPELINE_STAGES, RENEWALS_PIPELINE_ID  # noqa: E402
 from demo_crm.generator.org import build_pipelines  # noqa: E402
 from pipelines.warehouse import (  # noqa: E402
-    SYNC_STATE_TABLE,
     ensure_crm_counts_table,
     ensure_raw_schema,
     ensure_raw_table,
@@ -116,7 +115,7 @@ def record_sync_state(con, mode: str) -> None:
     for table in RAW_TABLES:
         con.execute(
             f"""
-            insert or replace into {SYNC_STATE_TABLE}
+            insert or replace into raw._sync_state
             select $table, getvariable('loaded_at'), getvariable('loaded_at'), $mode,
                 count(*), count(*) filter (archived)
             from raw.{table}

@@ -8,9 +8,10 @@ does not materialize anything downstream, so nothing is published. "warning" exp
 warn.
 
 GX's SQL datasource returns empty results on DuckDB (it fetches after the connection closed), so
-the rows are pulled from DuckDB into a DataFrame and validated with GX's pandas engine. What is
+the rows are pulled from the warehouse (DuckDB or Postgres, in SQL both take) into a DataFrame
+and validated with GX's pandas engine. What is
 pulled is bounded: a suite over a table that grows with the CRM (raw records, staging, the
-quarantine list) validates an aggregate that DuckDB computes where the data lies (a quality
+quarantine list) validates an aggregate that the warehouse computes where the data lies (a quality
 model's counts of nulls, duplicates, live records, shares), one row per table or object, so a
 check reads as many bytes at 10 million records as at 10 thousand. Only the marts, whose rows
 are already aggregates (a rep's week, a stage's quarter), are validated row by row, so that a
@@ -19,11 +20,12 @@ record through, and counting is what DuckDB does fastest.)
 
 Values that depend on configuration reach a suite as GX suite parameters in an expectation
 (`{"$PARAMETER": "max_quarantine_share"}`), from `check_parameters`. The row counts of the
-currently published kpi.duckdb, which the warehouse cannot see, are there as the relation
-`publication_row_counts`.
+currently published kpi.duckdb, which the warehouse cannot see, are the rows of the query
+`select * from publication_row_counts`.
 """
 
 import json
+import re
 import threading
 from dataclasses import dataclass
 from functools import cache
@@ -42,13 +44,16 @@ from dagster import (
 
 from .data_docs import page_view, write_data_docs
 from .settings import Settings, load_settings
-from .warehouse import connect
+from .warehouse import Warehouse, connect, connect_warehouse
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "expectations"
 # Tables whose row count may rightly fall to nothing: an empty quarantine list is good news.
 ROW_COUNT_DROP_EXEMPT = ("kpi_data_issues",)
 # A suite's own query adds a column or two to a table; computing more is a quality model's job.
-MAX_QUERY_LENGTH = 120
+MAX_QUERY_LENGTH = 130
+PUBLICATION_ROW_COUNTS = "select * from publication_row_counts"
+# The working schemas a suite's query may name; on Postgres their names carry a prefix.
+SCHEMA_NAME = re.compile(r"\b(raw|staging|crm|intermediate|marts|quality)\.")
 
 
 @dataclass(frozen=True)
@@ -94,28 +99,22 @@ def check_parameters(settings: Settings) -> dict[str, Any]:
     }
 
 
-def fetch_rows(con, suite: Suite, published_path: Path | None = None) -> pd.DataFrame:
-    """The rows `suite` validates, computed by DuckDB on the open warehouse connection `con`."""
-    if "publication_row_counts" in suite.query:
-        con.register("publication_row_counts", publication_row_counts(con, published_path))
-    return con.execute(suite.query).df()
+def fetch_rows(wh: Warehouse, suite: Suite, published_path: Path | None = None) -> pd.DataFrame:
+    """The rows `suite` validates, computed by the warehouse on the open connection `wh`."""
+    if suite.query == PUBLICATION_ROW_COUNTS:
+        return publication_row_counts(wh, published_path)
+    return wh.df(SCHEMA_NAME.sub(lambda m: f"{wh.schema(m[1])}.", suite.query))
 
 
-def publication_row_counts(con, published_path: Path | None) -> pd.DataFrame:
+def publication_row_counts(wh: Warehouse, published_path: Path | None) -> pd.DataFrame:
     """Rows per marts table now and in the currently published file, and their ratio: one row
     per table the published file has rows of (none before the first publication)."""
-    warehouse = _row_counts(
-        con, "select table_name from duckdb_tables() where schema_name = 'marts'", "marts"
-    )
+    warehouse = _row_counts(wh, "marts")
     published: dict[str, int] = {}
     if published_path is not None and published_path.exists():
         # Read-only, like any BI tool: it never waits for or blocks the readers of kpi.duckdb.
-        with connect(published_path, read_only=True) as published_con:
-            published = _row_counts(
-                published_con,
-                "select table_name from duckdb_tables() where schema_name = 'main'",
-                "main",
-            )
+        with connect(published_path, read_only=True) as published_file:
+            published = _row_counts(published_file, "main")
     names = sorted(
         n
         for n, rows in published.items()
@@ -133,10 +132,10 @@ def publication_row_counts(con, published_path: Path | None) -> pd.DataFrame:
     )
 
 
-def _row_counts(con, tables_query: str, schema: str) -> dict[str, int]:
+def _row_counts(wh: Warehouse, schema: str) -> dict[str, int]:
     return {
-        name: con.execute(f'select count(*) from {schema}."{name}"').fetchall()[0][0]
-        for (name,) in con.execute(tables_query).fetchall()
+        name: wh.execute(f'select count(*) from {wh.schema(schema)}."{name}"').fetchall()[0][0]
+        for name in wh.tables(schema)
     }
 
 
@@ -254,8 +253,8 @@ def build_suite_check(suite: Suite) -> AssetChecksDefinition:
     def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
         settings = load_settings()
         parameters = check_parameters(settings)
-        with connect(settings.warehouse_path, read_only=True) as con:
-            rows = fetch_rows(con, suite, settings.published_path)
+        with connect_warehouse(settings, read_only=True) as wh:
+            rows = fetch_rows(wh, suite, settings.published_path)
         gx_result, outcomes = validate_suite(suite, rows, parameters)
         write_data_docs(gx_result, suite.name, context.run.run_id, settings.data_docs_dir)
         result = check_result(outcomes)

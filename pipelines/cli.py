@@ -209,7 +209,7 @@ def _cmd_run(settings: Settings, args) -> int:
     from .warehouse import check_crm
 
     # Fail at once, before the slow imports: another CRM's data directory, a missing credential.
-    check_crm(settings.warehouse_path, settings.crm)
+    check_crm(settings)
     check_credentials(settings)
     _preflight(settings)
     sync_only = args.command == "sync"

@@ -5,8 +5,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import duckdb
-
 from .hubspot import client as hubspot_client
 from .hubspot.objects import CRM_OBJECTS, OWNERS
 from .hubspot.reconcile import count_crm_records
@@ -16,6 +14,7 @@ from .salesforce import client as salesforce_client
 from .salesforce.objects import SALESFORCE_OBJECTS, USERS
 from .salesforce.sync import count_live_records, sync_salesforce
 from .settings import Settings
+from .warehouse import Warehouse
 
 # (results per object, the CRM's own live counts per object)
 SyncOutcome = tuple[list[ObjectSync], dict[str, int]]
@@ -27,18 +26,18 @@ class CrmSource:
     label: str  # as users name it
     objects: tuple[str, ...]  # raw table names
     sync: Callable[
-        [Settings, duckdb.DuckDBPyConnection, list[str], datetime, bool, SyncProgress],
+        [Settings, Warehouse, list[str], datetime, bool, SyncProgress],
         SyncOutcome,
     ]
     verify: Callable[[Settings], None]  # one cheap request: raises CrmAuthError, CrmError
 
 
-def _sync_hubspot(settings, con, names, synced_at, full_refresh, progress) -> SyncOutcome:
+def _sync_hubspot(settings, wh, names, synced_at, full_refresh, progress) -> SyncOutcome:
     make_client = hubspot_client.client_factory(settings)
     objects = [o for o in CRM_OBJECTS if o.name in names]
     results = sync_crm(
         make_client,
-        con,
+        wh,
         objects,
         synced_at=synced_at,
         full_refresh=full_refresh,
@@ -55,12 +54,12 @@ def _verify_hubspot(settings: Settings) -> None:
         client.request("GET", OWNERS.path, params={"limit": 1})
 
 
-def _sync_salesforce(settings, con, names, synced_at, full_refresh, progress) -> SyncOutcome:
+def _sync_salesforce(settings, wh, names, synced_at, full_refresh, progress) -> SyncOutcome:
     make_client = salesforce_client.client_factory(settings)
     objects = [o for o in SALESFORCE_OBJECTS if o.name in names]
     results = sync_salesforce(
         make_client,
-        con,
+        wh,
         objects,
         synced_at=synced_at,
         lookback=timedelta(minutes=settings.salesforce_lookback_minutes),

@@ -1,19 +1,31 @@
-"""Publish the checked marts: write a new DuckDB file, then atomically rename it over kpi.duckdb.
+"""Publish the checked marts, all or nothing, so a reader never sees half a publication.
 
-A reader that has kpi.duckdb open keeps the file it opened (POSIX rename never touches an open
-inode) and the next open sees the new one, so no reader ever sees a half-written publication.
-Publishing only ever opens kpi.duckdb read-only (to carry its kpi_publication history over), so a
-BI tool holding it open never makes a publication fail, and never waits for one.
+On DuckDB: write a new file, then atomically rename it over kpi.duckdb. A reader that has
+kpi.duckdb open keeps the file it opened (POSIX rename never touches an open inode) and the next
+open sees the new one. Publishing only ever opens kpi.duckdb read-only (to carry its
+kpi_publication history over), so a BI tool holding it open never makes a publication fail, and
+never waits for one.
+
+On Postgres: replace the rows of every table of the published schema (`kpi`) in one
+transaction. Each reader's statement sees the previous publication or the new one, never a
+mix. The tables themselves stay, so the grants and views BI teams attach to them survive; and
+DELETE and INSERT take no lock that conflicts with a reader's, so readers holding transactions
+open neither fail the publication nor make it wait (only DDL does: a new or reshaped table,
+bounded by LOCK_TIMEOUT). kpi.duckdb is then written from the committed publication, for the
+report, the exports and file readers.
 
 Every publication appends its trust stamp to `kpi_publication`: when, which CRM state the KPIs
 reflect, which run, how its checks went and how many records were quarantined.
 """
 
 import os
+import tempfile
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -26,7 +38,7 @@ from dagster import (
 from .check_outcomes import CheckOutcomes
 from .dbt_assets import kpi_models_for
 from .settings import load_settings
-from .warehouse import connect
+from .warehouse import PostgresWarehouse, Warehouse, connect, connect_warehouse
 
 MARTS_SCHEMA = "marts"
 QUALITY_SCHEMA = "quality"
@@ -42,6 +54,13 @@ PUBLICATION_COLUMNS = """
     quarantined_records bigint not null,
     status varchar not null
 """
+# How long a Postgres publication waits for a lock that only DDL needs (a table created or
+# reshaped by a new crm-kpi version) before it gives up, publishing nothing.
+LOCK_TIMEOUT = "30s"
+
+
+class PublishedFileError(RuntimeError):
+    """Postgres holds the new publication, but kpi.duckdb could not be written from it."""
 
 
 def _logged_check_outcomes(instance: DagsterInstance, run_id: str) -> CheckOutcomes:
@@ -58,41 +77,131 @@ def publish_marts(
     run_id: str = "manual",
     checks: CheckOutcomes | None = None,
 ) -> dict[str, int]:
-    """Copy every table of the marts schema into a fresh file at `published_path`, with the
-    previous publications' kpi_publication rows and this one's.
+    """Copy every table of a DuckDB warehouse's marts schema into a fresh file at
+    `published_path`, with the previous publications' kpi_publication rows and this one's.
 
     Returns:
         Rows per published table.
     """
     checks = checks or CheckOutcomes()
+
+    def fill(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("attach $path as warehouse (read_only)", {"path": str(warehouse_path)})
+        tables = _to_publish(
+            _tables(con, "warehouse", MARTS_SCHEMA), f"{MARTS_SCHEMA} of {warehouse_path}"
+        )
+        for table in tables:
+            con.execute(
+                f'create table main."{table}" as select * from warehouse.{MARTS_SCHEMA}."{table}"'
+            )
+        con.execute(f"create table main.{PUBLICATION_TABLE} ({PUBLICATION_COLUMNS})")
+        if published_path.exists():
+            con.execute("attach $path as previous (read_only)", {"path": str(published_path)})
+            if PUBLICATION_TABLE in _tables(con, "previous", "main"):
+                con.execute(
+                    f"insert into main.{PUBLICATION_TABLE} by name "
+                    f"select * from previous.main.{PUBLICATION_TABLE}"
+                )
+            con.execute("detach previous")
+        _append_publication(
+            con.execute, "main", "warehouse.marts", "warehouse.raw", run_id, checks, tables
+        )
+        con.execute("detach warehouse")
+
+    return _write_published_file(published_path, fill)
+
+
+def publish_to_postgres(
+    wh: PostgresWarehouse,
+    schema: str,
+    reader_role: str | None,
+    run_id: str = "manual",
+    checks: CheckOutcomes | None = None,
+) -> dict[str, int]:
+    """Replace the published schema's rows with the marts', in one transaction.
+
+    Returns:
+        Rows per published table.
+    """
+    checks = checks or CheckOutcomes()
+    marts = wh.schema(MARTS_SCHEMA)
+    with wh.transaction():
+        wh.execute(f"set local lock_timeout = '{LOCK_TIMEOUT}'")
+        wh.execute(f"create schema if not exists {schema}")
+        tables = _to_publish(wh.tables(MARTS_SCHEMA), f"Postgres schema {marts}")
+        published = wh.tables_in(schema)
+        for table in tables:
+            target, source = f'{schema}."{table}"', f'{marts}."{table}"'
+            if table in published and _column_types(wh, schema, table) != _column_types(
+                wh, marts, table
+            ):
+                _drop_published(wh, schema, table)  # a new crm-kpi version reshaped it
+                published.discard(table)
+            if table in published:
+                wh.execute(f"delete from {target}")
+                wh.execute(f"insert into {target} select * from {source}")
+            else:
+                wh.execute(f"create table {target} as select * from {source}")
+        for gone in published - set(tables) - {PUBLICATION_TABLE}:
+            _drop_published(wh, schema, gone)
+        wh.execute(
+            f"create table if not exists {schema}.{PUBLICATION_TABLE} ({PUBLICATION_COLUMNS})"
+        )
+        _append_publication(wh.execute, schema, marts, wh.raw, run_id, checks, tables)
+        if reader_role:
+            wh.execute(f"grant usage on schema {schema} to {reader_role}")
+            wh.execute(f"grant select on all tables in schema {schema} to {reader_role}")
+        return {
+            table: wh.execute(f'select count(*) from {schema}."{table}"').fetchone()[0]
+            for table in [*tables, PUBLICATION_TABLE]
+        }
+
+
+def write_published_file_from(wh: PostgresWarehouse, schema: str, published_path: Path) -> None:
+    """kpi.duckdb as a copy of the committed Postgres publication (its kpi_publication too)."""
+    wh.execute("set timezone = 'UTC'")
+
+    def fill(con: duckdb.DuckDBPyConnection) -> None:
+        with tempfile.TemporaryDirectory() as scratch:
+            for table in sorted(wh.tables_in(schema)):
+                path = Path(scratch) / f"{table}.csv"
+                with path.open("w") as file:
+                    wh.con.cursor().copy_expert(
+                        f'copy (select * from {schema}."{table}") to stdout '
+                        "with (format csv, header, null '\\N')",
+                        file,
+                    )
+                types = _duckdb_types(wh, schema, table)
+                con.execute(
+                    f'create table main."{table}" as select * from read_csv($path, header = true, '
+                    "nullstr = '\\N', allow_quoted_nulls = false, auto_detect = false, "
+                    f"columns = {{{', '.join(f'{_quoted(c)}: {_quoted(t)}' for c, t in types)}}})",
+                    {"path": str(path)},
+                )
+
+    try:
+        _write_published_file(published_path, fill)
+    except (OSError, duckdb.Error) as exc:
+        raise PublishedFileError(
+            f"published to Postgres schema {schema}, but writing {published_path} from it "
+            f"failed ({exc}); the next publication writes it again"
+        ) from exc
+
+
+def _write_published_file(
+    published_path: Path, fill: Callable[[duckdb.DuckDBPyConnection], None]
+) -> dict[str, int]:
+    """A new DuckDB file that `fill` fills, renamed over `published_path` once complete."""
     published_path.parent.mkdir(parents=True, exist_ok=True)
     staging_path = published_path.with_name(f".{published_path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with connect(staging_path) as con:
-            con.execute("attach $path as warehouse (read_only)", {"path": str(warehouse_path)})
-            tables = [
-                name
-                for (name,) in con.execute(
-                    "select table_name from duckdb_tables() "
-                    "where database_name = 'warehouse' and schema_name = $schema order by 1",
-                    {"schema": MARTS_SCHEMA},
-                ).fetchall()
-            ]
-            if not tables:
-                raise RuntimeError(
-                    f"no tables in {MARTS_SCHEMA} of {warehouse_path}: nothing to publish"
-                )
-            rows = {}
-            for table in tables:
-                source = f'warehouse.{MARTS_SCHEMA}."{table}"'
-                con.execute(f'create table main."{table}" as select * from {source}')
-                rows[table] = con.execute(f'select count(*) from main."{table}"').fetchone()[0]
-            _append_publication(con, published_path, run_id, checks)
-            rows[PUBLICATION_TABLE] = con.execute(
-                f"select count(*) from main.{PUBLICATION_TABLE}"
-            ).fetchall()[0][0]
-            con.execute("detach warehouse")
-            con.execute("checkpoint")
+        with connect(staging_path) as wh:
+            fill(wh.con)
+            rows = {
+                table: wh.execute(f'select count(*) from main."{table}"').fetchone()[0]
+                for table in sorted(_tables(wh.con, None, "main"))
+            }
+            wh.execute("checkpoint")
         _fsync(staging_path)
         os.replace(staging_path, published_path)
         _fsync(published_path.parent)
@@ -101,41 +210,41 @@ def publish_marts(
     return rows
 
 
-def _append_publication(con, published_path: Path, run_id: str, checks: CheckOutcomes) -> None:
-    """kpi_publication: the history read from the file being replaced, plus this publication."""
-    con.execute(f"create table main.{PUBLICATION_TABLE} ({PUBLICATION_COLUMNS})")
-    if published_path.exists():
-        con.execute("attach $path as previous (read_only)", {"path": str(published_path)})
-        has_history = con.execute(
-            "select count(*) from duckdb_tables() "
-            "where database_name = 'previous' and table_name = $table",
-            {"table": PUBLICATION_TABLE},
-        ).fetchall()[0][0]
-        if has_history:
-            con.execute(
-                f"insert into main.{PUBLICATION_TABLE} by name "
-                f"select * from previous.main.{PUBLICATION_TABLE}"
-            )
-        con.execute("detach previous")
-    has_issues = con.execute(
-        "select count(*) from duckdb_tables() where database_name = 'warehouse' "
-        "and schema_name = $schema and table_name = 'kpi_data_issues'",
-        {"schema": MARTS_SCHEMA},
-    ).fetchall()[0][0]
+def _tables(con, database: str | None, schema: str) -> set[str]:
+    catalog = "" if database is None else f"and table_catalog = '{database}'"
+    return {
+        name
+        for (name,) in con.execute(
+            "select table_name from information_schema.tables "
+            f"where table_schema = '{schema}' and table_type = 'BASE TABLE' {catalog}"
+        ).fetchall()
+    }
+
+
+def _to_publish(tables: set[str], where: str) -> list[str]:
+    if not tables:
+        raise RuntimeError(f"no tables in {where}: nothing to publish")
+    return sorted(tables)
+
+
+def _append_publication(
+    execute, schema: str, marts: str, raw: str, run_id: str, checks: CheckOutcomes, tables
+) -> None:
+    """This publication's row of kpi_publication."""
     quarantined = (
-        "(select count(distinct (object_type, record_id)) "
-        f"from warehouse.{MARTS_SCHEMA}.kpi_data_issues)"
-        if has_issues
+        "(select count(*) from (select distinct object_type, record_id "
+        f"from {marts}.kpi_data_issues) as quarantined)"
+        if "kpi_data_issues" in tables
         else "0"
     )
     # The CRM state the KPIs reflect: every object's changes up to its sync's start; the oldest
     # of those is what all the numbers are at least as fresh as.
-    con.execute(
+    execute(
         f"""
-        insert into main.{PUBLICATION_TABLE}
+        insert into {schema}.{PUBLICATION_TABLE}
         select
             $published_at,
-            (select min(synced_at) from warehouse.raw._sync_state),
+            (select min(synced_at) from {raw}._sync_state),
             $run_id, $passed, $warned, $failed, {quarantined}, $status
         """,
         {
@@ -147,6 +256,65 @@ def _append_publication(con, published_path: Path, run_id: str, checks: CheckOut
             "status": checks.status,
         },
     )
+
+
+def _column_types(wh: Warehouse, schema: str, table: str) -> list[tuple]:
+    return wh.execute(
+        "select column_name, data_type, numeric_precision, numeric_scale "
+        "from information_schema.columns where table_schema = $schema and table_name = $table "
+        "order by ordinal_position",
+        {"schema": schema, "table": table},
+    ).fetchall()
+
+
+def _drop_published(wh: PostgresWarehouse, schema: str, table: str) -> None:
+    """Drop a published table; never a BI team's view on it: then say what to do."""
+    import psycopg2.errors
+
+    try:
+        wh.execute("savepoint reshape")
+        wh.execute(f'drop table {schema}."{table}"')
+    except psycopg2.errors.DependentObjectsStillExist as exc:
+        wh.execute("rollback to savepoint reshape")
+        raise RuntimeError(
+            f"{schema}.{table} changed shape in this crm-kpi version, and views depend on it "
+            f"({exc.diag.message_detail or 'see Postgres'}): drop them, publish, then create "
+            "them again; nothing was published"
+        ) from None
+
+
+# Postgres's column types as kpi.duckdb spells them.
+_DUCKDB_TYPES = {
+    "smallint": "smallint",
+    "integer": "integer",
+    "bigint": "bigint",
+    "double precision": "double",
+    "real": "float",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp with time zone": "timestamptz",
+    "timestamp without time zone": "timestamp",
+    "interval": "interval",
+}
+
+
+def _duckdb_types(wh: Warehouse, schema: str, table: str) -> list[tuple[str, str]]:
+    types = []
+    for column, data_type, precision, scale in _column_types(wh, schema, table):
+        if data_type == "numeric":
+            # Declared numerics keep their precision; an undeclared one (a computed ratio) is
+            # a double, as DuckDB's own marts have it.
+            spelled = (
+                f"decimal({precision}, {scale})" if precision and precision <= 38 else "double"
+            )
+        else:
+            spelled = _DUCKDB_TYPES.get(data_type, "varchar")
+        types.append((column, spelled))
+    return types
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _fsync(path: Path) -> None:
@@ -172,14 +340,20 @@ def _fsync(path: Path) -> None:
 )
 def published_kpi_file(context: AssetExecutionContext) -> MaterializeResult:
     settings = load_settings()
-    checks = _logged_check_outcomes(context.instance, context.run.run_id)
-    rows = publish_marts(
-        settings.warehouse_path, settings.published_path, context.run.run_id, checks
-    )
-    with connect(settings.published_path, read_only=True) as con:
-        quarantined = con.execute(
+    run_id = context.run.run_id
+    checks = _logged_check_outcomes(context.instance, run_id)
+    if settings.warehouse == "postgres":
+        schema = settings.postgres_published_schema
+        with connect_warehouse(settings) as wh:
+            rows = publish_to_postgres(wh, schema, settings.postgres_reader_role, run_id, checks)
+            context.log.info(f"published {len(rows)} tables to Postgres schema {schema}")
+            write_published_file_from(wh, schema, settings.published_path)
+    else:
+        rows = publish_marts(settings.warehouse_path, settings.published_path, run_id, checks)
+    with connect(settings.published_path, read_only=True) as published:
+        quarantined = published.execute(
             f"select quarantined_records from {PUBLICATION_TABLE} where run_id = $run_id",
-            {"run_id": context.run.run_id},
+            {"run_id": run_id},
         ).fetchall()[0][0]
     context.log.info(
         f"published {len(rows)} tables to {settings.published_path}: {checks.status}, "
@@ -188,6 +362,11 @@ def published_kpi_file(context: AssetExecutionContext) -> MaterializeResult:
     return MaterializeResult(
         metadata={
             "path": str(settings.published_path),
+            **(
+                {"postgres_schema": settings.postgres_published_schema}
+                if settings.warehouse == "postgres"
+                else {}
+            ),
             "status": checks.status,
             "quarantined_records": quarantined,
             **{f"rows_{t}": n for t, n in rows.items()},

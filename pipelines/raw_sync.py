@@ -2,8 +2,8 @@
 
 A CRM's sync module turns its objects into `SyncTask`s (which page streams to fetch, and how its
 records name their id, change time and deletion); `run_tasks` fetches the streams in parallel
-threads (sharing one request budget) while the calling thread writes: DuckDB takes one writer,
-and fetching and loading overlap. Each object's pages are staged in a load table and reach `raw`
+threads (sharing one request budget) while the calling thread writes (DuckDB takes one writer),
+so fetching and loading overlap. Each object's pages are staged in a load table and reach `raw`
 in one transaction together with the object's new watermark, so a process killed at any instant
 leaves raw and its watermark as the last commit left them: the next run fetches the same changes
 again and the merge by id makes that harmless.
@@ -15,15 +15,12 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-import duckdb
-
 from .crm_http import CrmError
-from .warehouse import RAW_SCHEMA, RAW_TABLE_COLUMNS, SYNC_STATE_TABLE, ensure_raw_table
+from .warehouse import RAW_COLUMNS, Warehouse, ensure_raw_table
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +29,6 @@ log = logging.getLogger(__name__)
 LOAD_PREFIX = "_load_"
 FLUSH_RECORDS = 5_000  # records buffered per object before one bulk insert
 QUEUE_PAGES = 4  # pages in flight between fetchers and the writer: bounds memory
-# DuckDB keeps every block it writes cached until memory runs short (by default 80% of RAM), so
-# uncapped, the sync's memory grows with the CRM; capped, DuckDB evicts and spills to disk.
-# Measured (bench/salesforce_sync_bench.py): with 128 MB and 4 pages in flight a sync peaks at
-# 262 MB for 250,000 records and 291 MB for 1,000,000, in the same time as with 256 MB and 16
-# pages (366 and 462 MB).
-SYNC_MEMORY_LIMIT = "128MB"
 
 
 class Page(NamedTuple):
@@ -115,26 +106,15 @@ class SyncProgress:
     def finished(self, sync: ObjectSync) -> None: ...
 
 
-@contextmanager
-def bounded_memory(con: duckdb.DuckDBPyConnection):
-    """Cap DuckDB's cache while syncing, restoring the setting afterwards."""
-    (memory_limit,) = con.execute("select current_setting('memory_limit')").fetchone()
-    con.execute(f"set memory_limit = '{SYNC_MEMORY_LIMIT}'")
-    try:
-        yield
-    finally:
-        con.execute(f"set memory_limit = '{memory_limit}'")
-
-
-def watermarks(con: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
+def watermarks(wh: Warehouse) -> dict[str, datetime]:
     """Each synced object's watermark: its next incremental sync fetches changes from there."""
-    return dict(con.execute(f"select object_name, watermark from {SYNC_STATE_TABLE}").fetchall())
+    return dict(wh.execute(f"select object_name, watermark from {wh.sync_state_table}").fetchall())
 
 
 def run_tasks(
     tasks: list[SyncTask],
     make_client: Callable[[], Any],
-    con: duckdb.DuckDBPyConnection,
+    wh: Warehouse,
     synced_at: datetime,
     progress: SyncProgress,
     workers: int,
@@ -173,7 +153,7 @@ def run_tasks(
         try:
             streams = [(task, stream) for task in tasks for stream in task.streams]
             for task in tasks:
-                _begin(con, task, synced_at)
+                _begin(wh, task, synced_at)
                 progress.started(task.result)
                 task.open_streams = len(task.streams)
             for task, stream in streams:
@@ -189,7 +169,7 @@ def run_tasks(
                     task.pages.append(item.text)
                     task.buffered += item.count
                     if task.buffered >= FLUSH_RECORDS:
-                        _flush(con, task)
+                        _flush(wh, task)
                     progress.advanced(task.result)
                     continue
                 pending -= 1
@@ -198,13 +178,13 @@ def run_tasks(
                 if item is None:
                     task.open_streams -= 1
                     if not task.open_streams:
-                        _flush(con, task)
-                        _commit(con, task, synced_at)
+                        _flush(wh, task)
+                        _commit(wh, task, synced_at)
                         progress.finished(task.result)
                 else:
                     task.failed = True
                     task.pages = []
-                    con.execute(f"drop table if exists {_load_table(task)}")
+                    wh.execute(f"drop table if exists {_load_table(wh, task)}")
                     failures.append(_naming(task.name, item))
         finally:
             stop.set()
@@ -223,86 +203,77 @@ def _naming(name: str, exc: BaseException) -> BaseException:
     return exc
 
 
-def _load_table(task: SyncTask) -> str:
-    return f"{RAW_SCHEMA}.{LOAD_PREFIX}{task.name}"
+def _load_table(wh: Warehouse, task: SyncTask) -> str:
+    return f"{wh.raw}.{LOAD_PREFIX}{task.name}"
 
 
-def _begin(con: duckdb.DuckDBPyConnection, task: SyncTask, synced_at: datetime) -> None:
-    ensure_raw_table(con, task.name)
-    # The raw table's shape, so that it can take the raw table's place; rows get this sync's time.
-    loaded_at = f"loaded_at timestamptz not null default '{synced_at.isoformat()}'"
-    columns = RAW_TABLE_COLUMNS.replace("loaded_at timestamptz not null", loaded_at)
-    con.execute(f"create or replace table {_load_table(task)} ({columns})")
+def _begin(wh: Warehouse, task: SyncTask, synced_at: datetime) -> None:
+    ensure_raw_table(wh, task.name)
+    # Shaped as the raw table; rows get this sync's time.
+    wh.create_load_table(_load_table(wh, task), synced_at)
 
 
-def _flush(con: duckdb.DuckDBPyConnection, task: SyncTask) -> None:
-    """Stage the buffered pages: DuckDB splits them into records, parsing each once."""
-    if not task.pages:
-        return
-    shape = task.shape
-    paths = [shape.id, *shape.changed] + ([shape.archived] if shape.archived else [])
-    changed = ", ".join(f"field[{i + 2}]::timestamptz" for i in range(len(shape.changed)))
-    archived = f"coalesce(field[{len(paths)}]::boolean, false)" if shape.archived else "false"
-    con.execute(
-        f"""
-        insert into {_load_table(task)} (id, updated_at, archived, record)
-        select field[1], greatest({changed}), {archived}, record
-        from (
-            select record, json_extract_string(record, $paths) as field
-            from (
-                select unnest(from_json(page, '{{"{shape.list_key}": ["json"]}}').{shape.list_key})
-                    as record
-                from (select unnest($pages::varchar[]) as page)
-            )
-        )
-        """,
-        {"pages": task.pages, "paths": paths},
-    )
+def _flush(wh: Warehouse, task: SyncTask) -> None:
+    """Stage the buffered pages in one bulk load."""
+    if task.pages:
+        wh.load_pages(_load_table(wh, task), task.pages, task.shape)
     task.pages, task.buffered = [], 0
 
 
-def _commit(con: duckdb.DuckDBPyConnection, task: SyncTask, synced_at: datetime) -> None:
+def _commit(wh: Warehouse, task: SyncTask, synced_at: datetime) -> None:
     """Bring the staged pages into raw and advance the watermark, in one transaction."""
     name, result = task.name, task.result
-    raw_table, load_table = f"{RAW_SCHEMA}.{name}", _load_table(task)
+    raw_table, load_table = f"{wh.raw}.{name}", _load_table(wh, task)
+    columns = ", ".join(RAW_COLUMNS)
     # A record can arrive twice (changed while we paged, or live and then archived): keep the
     # newest version, and an incoming version only if it is not older than the stored one.
     newest = f"""
-        select * from {load_table}
-        qualify row_number() over (
-            partition by id order by updated_at desc nulls last, archived desc
-        ) = 1
+        select {columns} from (
+            select *, row_number() over (
+                partition by id order by updated_at desc nulls last, archived desc
+            ) as version
+            from {load_table}
+        ) as versions
+        where version = 1
     """
-    (repeated,) = con.execute(f"select count(*) - count(distinct id) from {load_table}").fetchone()
-    con.begin()
-    try:
-        if result.mode == "full" and not repeated:
-            # Every record once: the load table is the new raw table (a rename, not a copy).
-            con.execute(f"drop table {raw_table}")
-            con.execute(f"alter table {load_table} rename to {name}")
+    (repeated,) = wh.execute(f"select count(*) - count(distinct id) from {load_table}").fetchone()
+    with wh.transaction():
+        if result.mode == "full" and not repeated and wh.renames_tables:
+            # Every record once: the load table becomes the raw table (a rename, not a copy).
+            wh.execute(f"drop table {raw_table}")
+            wh.execute(f"alter table {load_table} rename to {name}")
         elif result.mode == "full":
-            con.execute(f"delete from {raw_table}")
-            con.execute(f"insert into {raw_table} select * from ({newest})")
+            wh.execute(f"delete from {raw_table}")
+            wh.execute(f"insert into {raw_table} ({columns}) {newest}")
         else:
             accepted = f"{load_table}_accepted"
-            con.execute(
+            wh.execute(f"drop table if exists {accepted}")
+            wh.execute(
                 f"""
                 create table {accepted} as
                 select incoming.*
                 from ({newest}) as incoming
-                left join {raw_table} as stored using (id)
+                left join {raw_table} as stored on stored.id = incoming.id
                 where stored.id is null or incoming.updated_at >= stored.updated_at
                 """
             )
-            con.execute(f"delete from {raw_table} where id in (select id from {accepted})")
-            con.execute(f"insert into {raw_table} select * from {accepted}")
-            con.execute(f"drop table {accepted}")
-        result.records, result.archived_records = con.execute(
-            f"select count(*), count(*) filter (archived) from {raw_table}"
+            wh.execute(f"delete from {raw_table} where id in (select id from {accepted})")
+            wh.execute(f"insert into {raw_table} ({columns}) select {columns} from {accepted}")
+            wh.execute(f"drop table {accepted}")
+        result.records, result.archived_records = wh.execute(
+            f"select count(*), count(*) filter (where archived) from {raw_table}"
         ).fetchone()
-        con.execute(
-            f"insert or replace into {SYNC_STATE_TABLE} "
-            "values ($name, $synced_at, $watermark, $mode, $records, $archived)",
+        wh.execute(
+            f"""
+            insert into {wh.sync_state_table}
+            values ($name, $synced_at, $watermark, $mode, $records, $archived)
+            on conflict (object_name) do update set
+                synced_at = excluded.synced_at,
+                watermark = excluded.watermark,
+                mode = excluded.mode,
+                records = excluded.records,
+                archived_records = excluded.archived_records
+            """,
             {
                 "name": name,
                 "synced_at": synced_at,
@@ -312,11 +283,7 @@ def _commit(con: duckdb.DuckDBPyConnection, task: SyncTask, synced_at: datetime)
                 "archived": result.archived_records,
             },
         )
-        con.execute(f"drop table if exists {load_table}")
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
+        wh.execute(f"drop table if exists {load_table}")
     log.info(
         "%s: %s sync, %d fetched in %d pages, %d in raw (%d archived)",
         name,
@@ -328,9 +295,11 @@ def _commit(con: duckdb.DuckDBPyConnection, task: SyncTask, synced_at: datetime)
     )
 
 
-def stored_records(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
+def stored_records(wh: Warehouse, name: str) -> list[dict]:
     """Every record of a raw table, decoded (for the small reference lists)."""
-    ensure_raw_table(con, name)
+    ensure_raw_table(wh, name)
     return [
-        json.loads(r) for (r,) in con.execute(f"select record from {RAW_SCHEMA}.{name}").fetchall()
+        # psycopg2 decodes jsonb itself; DuckDB hands JSON over as text.
+        r if isinstance(r, dict) else json.loads(r)
+        for (r,) in wh.execute(f"select record from {wh.raw}.{name}").fetchall()
     ]

@@ -36,7 +36,7 @@ class RunOutcome:
 def verify_crm_access(settings: Settings) -> None:
     """Fail fast, before Dagster starts, on another CRM's data directory, a missing or rejected
     credential or an unreachable CRM."""
-    check_crm(settings.warehouse_path, settings.crm)
+    check_crm(settings)
     crm_source(settings).verify(settings)
 
 

@@ -7,7 +7,6 @@ sync state as it stood then), and `status` falls back to it while a run holds th
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -29,7 +28,7 @@ def record_run(settings: Settings, outcome, started_at: datetime, finished_at: d
         "fetched": outcome.fetched,
         "checks": _checks_record(outcome.checks) if outcome.checks is not None else None,
         "published_tables": len(outcome.published_rows),
-        "sync_state": read_sync_state(settings.warehouse_path),
+        "sync_state": read_sync_state(settings),
     }
     path = settings.last_run_path
     staging = path.with_suffix(".json.tmp")
@@ -49,26 +48,23 @@ def _checks_record(checks: "CheckOutcomes") -> dict[str, Any]:
     }
 
 
-def read_sync_state(warehouse_path: Path) -> list[dict[str, Any]]:
-    """raw._sync_state, one entry per object; raises duckdb.IOException while a run writes."""
-    if not warehouse_path.exists():
+def read_sync_state(settings: Settings) -> list[dict[str, Any]]:
+    """raw._sync_state, one entry per object; on DuckDB raises duckdb.IOException while a run
+    writes."""
+    from .warehouse import connect_warehouse
+
+    if settings.warehouse == "duckdb" and not settings.warehouse_path.exists():
         return []
-    con = duckdb.connect(str(warehouse_path), read_only=True)
-    try:
-        if not con.execute(
-            "select count(*) from duckdb_tables() "
-            "where schema_name = 'raw' and table_name = '_sync_state'"
-        ).fetchone()[0]:
+    with connect_warehouse(settings, read_only=True) as wh:
+        if "_sync_state" not in wh.tables("raw"):
             return []
-        cursor = con.execute(
+        cursor = wh.execute(
             "select object_name, synced_at, watermark, mode, records, archived_records "
-            "from raw._sync_state order by object_name"
+            f"from {wh.sync_state_table} order by object_name"
         )
         names = [d[0] for d in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         return [{k: _jsonable(v) for k, v in row.items()} for row in rows]
-    finally:
-        con.close()
 
 
 def _jsonable(value: Any) -> Any:
@@ -102,7 +98,7 @@ def collect_status(settings: Settings) -> dict[str, Any]:
     last_run = settings.last_run_path
     status["last_run"] = json.loads(last_run.read_text()) if last_run.exists() else None
     try:
-        status["sync_state"] = read_sync_state(settings.warehouse_path)
+        status["sync_state"] = read_sync_state(settings)
         status["sync_state_source"] = "warehouse"
     except duckdb.IOException:
         # A run holds the warehouse: show the state the last finished run left behind.

@@ -2,7 +2,8 @@
 
 One step, not one per object, because DuckDB takes one writer at a time: the step owns the
 warehouse connection while threads fetch the objects in parallel within one request budget.
-The assets are those of the CRM that CRM_KPI_CRM selects.
+The assets are those of the CRM that CRM_KPI_CRM selects. The step also loads the quotas file
+into the warehouse, where dbt reads it (a server warehouse cannot read the pipeline's files).
 """
 
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from .checks import prepare_validation
 from .crm_sources import CrmSource
 from .progress import sync_progress
 from .settings import load_settings
-from .warehouse import claim_for_crm, connect, record_crm_counts
+from .warehouse import claim_for_crm, connect_warehouse, load_quotas, record_crm_counts
 
 RAW_GROUP = "raw"
 SYNC_STEP = "crm_sync"
@@ -36,8 +37,8 @@ def raw_asset_key(object_name: str) -> AssetKey:
     return AssetKey(["raw", object_name])
 
 
-def crm_sync_asset(crm: CrmSource):
-    """The raw assets of `crm`, synced in one step."""
+def crm_sync_asset(crm: CrmSource, warehouse: str = "duckdb"):
+    """The raw assets of `crm`, synced in one step into a `warehouse` (its engine's name)."""
 
     @multi_asset(
         specs=[
@@ -46,7 +47,7 @@ def crm_sync_asset(crm: CrmSource):
                 description=f"{crm.label} {name.replace('_', ' ')}, live and deleted, as the API "
                 "returned them (one row per record id).",
                 group_name=RAW_GROUP,
-                kinds={crm.name, "duckdb"},
+                kinds={crm.name, warehouse},
                 # An object the org lacks (CurrencyType in a single-currency org) is not synced.
                 skippable=True,
             )
@@ -60,13 +61,14 @@ def crm_sync_asset(crm: CrmSource):
         prepare_validation()  # the quality checks follow; the sync mostly waits on the CRM
         selected = [n for n in crm.objects if raw_asset_key(n) in context.selected_asset_keys]
         synced_at = datetime.now(UTC)
-        with connect(settings.warehouse_path) as con, sync_progress(context.log) as progress:
-            claim_for_crm(con, crm.name)
+        with connect_warehouse(settings) as wh, sync_progress(context.log) as progress:
+            claim_for_crm(wh, crm.name)
+            load_quotas(wh, settings.quotas)
             results, crm_counts = crm.sync(
-                settings, con, selected, synced_at, config.full_refresh, progress
+                settings, wh, selected, synced_at, config.full_refresh, progress
             )
             # What the CRM itself counts, for the crm_reconciliation check.
-            record_crm_counts(con, crm_counts, synced_at)
+            record_crm_counts(wh, crm_counts, synced_at)
         for result in results:
             yield MaterializeResult(
                 asset_key=raw_asset_key(result.object_name),

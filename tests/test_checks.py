@@ -9,6 +9,7 @@ import pytest
 
 from pipelines.checks import check_parameters, check_result, fetch_rows, load_suites, validate
 from pipelines.settings import Settings
+from pipelines.warehouse import connect
 
 SUITES = {s.name: s for s in load_suites()}
 # The default settings: what the suites' parameters come from.
@@ -16,11 +17,8 @@ PARAMETERS = check_parameters(Settings())
 
 
 def pull(data_dir, suite):
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
-    try:
-        return fetch_rows(con, suite, data_dir / "kpi.duckdb")
-    finally:
-        con.close()
+    with connect(data_dir / "warehouse.duckdb", read_only=True) as wh:
+        return fetch_rows(wh, suite, data_dir / "kpi.duckdb")
 
 
 def set_first(column, value):

@@ -5,20 +5,17 @@ loading): whole on the first run, then only what changed, through search.
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import duckdb
-
 from ..raw_sync import (
     ObjectSync,
     RecordShape,
     Stream,
     SyncProgress,
     SyncTask,
-    bounded_memory,
     run_tasks,
     stored_records,
     watermarks,
 )
-from ..warehouse import ensure_raw_schema
+from ..warehouse import Warehouse, ensure_raw_schema
 from .client import HubSpotClient
 from .fetch import all_records, changed_records
 from .objects import DEAL_PIPELINES, DEALS, REFERENCE_OBJECTS, CrmObject, stage_history_properties
@@ -46,7 +43,7 @@ def streams(obj: CrmObject, properties: tuple[str, ...], since: datetime | None)
 
 def sync_crm(
     make_client: Callable[[], HubSpotClient],
-    con: duckdb.DuckDBPyConnection,
+    wh: Warehouse,
     objects: list[CrmObject],
     synced_at: datetime,
     full_refresh: bool = False,
@@ -62,15 +59,15 @@ def sync_crm(
         full_refresh: fetch everything even where a watermark allows an incremental sync.
         extra_properties: custom properties to fetch, per object name.
     """
-    ensure_raw_schema(con)
+    ensure_raw_schema(wh)
     progress = progress or SyncProgress()
     extra = extra_properties or {}
-    marks = watermarks(con)
+    marks = watermarks(wh)
 
     def task(obj: CrmObject) -> SyncTask:
         properties = obj.properties + tuple(extra.get(obj.name, ()))
         if obj == DEALS:  # stage history, named after the stage ids the pipelines just told us
-            properties += stage_history_properties(stored_records(con, DEAL_PIPELINES.name))
+            properties += stage_history_properties(stored_records(wh, DEAL_PIPELINES.name))
         properties = tuple(dict.fromkeys(properties))
         since = marks.get(obj.name) if obj.searchable and not full_refresh else None
         return SyncTask(
@@ -85,9 +82,9 @@ def sync_crm(
     first = [o for o in objects if o in REFERENCE_OBJECTS]
     rest = [o for o in objects if o not in REFERENCE_OBJECTS]
     results = []
-    with bounded_memory(con):
+    with wh.bounded_memory():
         for batch in (first, rest):
             tasks = [task(o) for o in batch]
-            run_tasks(tasks, make_client, con, synced_at, progress, workers)
+            run_tasks(tasks, make_client, wh, synced_at, progress, workers)
             results += [t.result for t in tasks]
     return results

@@ -10,8 +10,6 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import duckdb
-
 from ..crm_http import CrmError
 from ..raw_sync import (
     ObjectSync,
@@ -19,11 +17,10 @@ from ..raw_sync import (
     RecordShape,
     SyncProgress,
     SyncTask,
-    bounded_memory,
     run_tasks,
     watermarks,
 )
-from ..warehouse import ensure_raw_schema
+from ..warehouse import Warehouse, ensure_raw_schema
 from .client import SalesforceClient
 from .objects import SalesforceObject
 
@@ -53,7 +50,7 @@ def select(obj: SalesforceObject, fields: list[str], since: datetime | None) -> 
 
 def sync_salesforce(
     make_client: Callable[[], SalesforceClient],
-    con: duckdb.DuckDBPyConnection,
+    wh: Warehouse,
     objects: list[SalesforceObject],
     synced_at: datetime,
     lookback: timedelta,
@@ -69,9 +66,9 @@ def sync_salesforce(
         extra_fields: custom fields to select too, per raw table name (`{"opportunities":
             ["Region__c"]}`); like every field, left out where the org lacks it.
     """
-    ensure_raw_schema(con)
+    ensure_raw_schema(wh)
     extra = extra_fields or {}
-    marks = watermarks(con)
+    marks = watermarks(wh)
     with make_client() as client:
         _log_allocation(client)
         described = {obj.name: client.describe(obj.sobject) for obj in objects}
@@ -102,8 +99,8 @@ def sync_salesforce(
                 yield Page(len(page.get("records", [])), text)
 
         tasks.append(SyncTask(obj.name, [stream], SHAPE, since, watermark=synced_at - lookback))
-    with bounded_memory(con):
-        run_tasks(tasks, make_client, con, synced_at, progress or SyncProgress(), workers)
+    with wh.bounded_memory():
+        run_tasks(tasks, make_client, wh, synced_at, progress or SyncProgress(), workers)
     return [t.result for t in tasks]
 
 
