@@ -27,9 +27,8 @@ owner_spans as (
         cast(series.period_start as date) as {{ period_column }}
     from owner_spans
     cross join
-        generate_series(
-            owner_spans.first_period, owner_spans.span_end, {{ step }}
-        ) as series (period_start)
+        {{ period_series('owner_spans.first_period', 'owner_spans.span_end', step) }}
+            as series (period_start)
     union
     select
         {{ event_periods }}.owner_id,

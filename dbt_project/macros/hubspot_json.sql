@@ -2,16 +2,14 @@
 -- the portal does not have is missing altogether, so both read as null.
 
 {% macro hubspot_property(name) -%}
-    nullif(json_extract_string(record, '$.properties.{{ name }}'), '')
+    nullif({{ json_text('record', ['properties', name]) }}, '')
 {%- endmacro %}
 
 
 -- Ids of associated records, e.g. hubspot_association_ids('deals') on a call. HubSpot lists an id
 -- once per association label, so ids are de-duplicated; a record without associations gets [].
 {% macro hubspot_association_ids(object_name) -%}
-    list_sort(list_distinct(
-        json_extract_string(record, '$.associations.{{ object_name }}.results[*].id')
-    ))
+    {{ json_array_distinct_texts('record', ['associations', object_name, 'results'], 'id') }}
 {%- endmacro %}
 
 
@@ -20,9 +18,9 @@
 -- read as UTC so the result never depends on the session time zone.
 {% macro hubspot_timestamp(value) -%}
     case
-        when regexp_full_match({{ value }}, '[0-9]+')
-            then epoch_ms(cast({{ value }} as bigint)) at time zone 'UTC'
-        when regexp_matches({{ value }}, '[T ][0-9:.]+ ?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$')
+        when {{ regex_full_match(value, '[0-9]+') }}
+            then {{ epoch_ms_to_instant('cast(' ~ value ~ ' as bigint)') }}
+        when {{ regex_contains(value, '[T ][0-9:.]+ ?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$') }}
             then cast({{ value }} as timestamptz)
         else cast({{ value }} as timestamp) at time zone 'UTC'
     end
@@ -42,9 +40,9 @@
         {{ return([]) }}
     {%- endif -%}
     {%- set query -%}
-        select distinct stage.value ->> 'id' as stage_id
+        select distinct {{ byte_order(json_text('stage.value', ['id'])) }} as stage_id
         from {{ pipelines }}
-        cross join json_each(record, '$.stages') as stage
+        cross join {{ json_array_rows('record', ['stages']) }} as stage
         order by stage_id
     {%- endset -%}
     {{ return(run_query(query).columns[0].values() | list) }}
@@ -53,15 +51,11 @@
 
 -- The values of properties `names` in one JSON parse, as a list in the same order.
 {% macro hubspot_property_list(names) -%}
-    {%- if names -%}
-        json_extract_string(record, [
-            {%- for name in names -%}
-                '$.properties."{{ name | replace("'", "''") }}"'{{ ', ' if not loop.last }}
-            {%- endfor -%}
-        ])
-    {%- else -%}
-        cast([] as varchar [])
-    {%- endif -%}
+    {%- set paths = [] -%}
+    {%- for name in names -%}
+        {%- do paths.append(['properties', name]) -%}
+    {%- endfor -%}
+    {{ json_text_list('record', paths) }}
 {%- endmacro %}
 
 

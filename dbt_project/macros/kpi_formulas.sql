@@ -3,25 +3,24 @@
 
 -- won / (won + lost), of counts or of amounts; null when nothing closed.
 {% macro win_rate(won, lost) -%}
-    {{ won }} / nullif({{ won }} + {{ lost }}, 0)
+    {{ divide(won, 'nullif(' ~ won ~ ' + ' ~ lost ~ ', 0)') }}
 {%- endmacro %}
 
 
 -- Average won deal in money, to the cent; null when nothing was won.
 {% macro avg_won_deal_size(won_amount, deals_won) -%}
-    cast({{ won_amount }} / nullif({{ deals_won }}, 0) as decimal(18, 2))
+    {{ decimal_from_double(divide(won_amount, 'nullif(' ~ deals_won ~ ', 0)'), 18, 2) }}
 {%- endmacro %}
 
 
 -- won / quota; null without a quota (or with a quota of 0).
 {% macro attainment(won_amount, quota_amount) -%}
-    {{ won_amount }} / nullif({{ quota_amount }}, 0)
+    {{ divide(won_amount, 'nullif(' ~ quota_amount ~ ', 0)') }}
 {%- endmacro %}
 
 
 -- Open pipeline / what is left of the quota; null without a quota or when nothing is left.
 {% macro pipeline_coverage(open_amount, quota_amount, won_amount) -%}
-    {{ open_amount }} / case
-        when {{ quota_amount }} - {{ won_amount }} > 0 then {{ quota_amount }} - {{ won_amount }}
-    end
+    {%- set left = quota_amount ~ ' - ' ~ won_amount -%}
+    {{ divide(open_amount, 'case when ' ~ left ~ ' > 0 then ' ~ left ~ ' end') }}
 {%- endmacro %}

@@ -7,8 +7,3 @@
     {%- endfor -%}
 {%- endmacro %}
 
-
--- A list literal of strings, e.g. ['a', 'b']::varchar [].
-{% macro varchar_list(values) -%}
-    [{{ sql_strings(values) }}]::varchar []
-{%- endmacro %}

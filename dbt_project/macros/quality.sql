@@ -3,7 +3,9 @@
 -- A table of the raw layer by name. The sync writes one per object it syncs, plus _sync_state
 -- and _crm_counts; they are not dbt sources because the sync, not dbt, owns them.
 {% macro raw_relation(name) -%}
-    {{ return(api.Relation.create(database=target.database, schema='raw', identifier=name)) }}
+    {{ return(api.Relation.create(
+        database=target.database, schema=schema_prefix() ~ 'raw', identifier=name
+    )) }}
 {%- endmacro %}
 
 

@@ -19,7 +19,7 @@
 
 -- The Monday starting the week of a day or a local timestamp (already in the reporting zone).
 {% macro monday_of(expression) -%}
-    cast(date_trunc('week', {{ expression }}) as date)
+    {{ truncate_to_date('week', expression) }}
 {%- endmacro %}
 
 
@@ -32,19 +32,11 @@
 
 -- The first day of the quarter of a day or a local timestamp (already in the reporting zone).
 {% macro quarter_of(expression) -%}
-    cast(date_trunc('quarter', {{ expression }}) as date)
+    {{ truncate_to_date('quarter', expression) }}
 {%- endmacro %}
 
 
-{% macro quarter_label(date_column) -%}
-    strftime({{ date_column }}, '%Y') || '-Q' || cast(quarter({{ date_column }}) as varchar)
-{%- endmacro %}
-
-
--- Whole days from one calendar day to another (negative when the second is earlier).
-{% macro days_between(start_day, end_day) -%}
-    date_diff('day', {{ start_day }}, {{ end_day }})
-{%- endmacro %}
+-- quarter_label(date) ("2026-Q4") and days_between(day, day) are in macros/engines/time.sql.
 
 
 -- The calendar day `days` days before a day.

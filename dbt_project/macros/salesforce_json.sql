@@ -1,16 +1,16 @@
 -- Reading Salesforce records from raw JSON (the REST API's record as is): numbers and booleans are
 -- JSON numbers and booleans, datetimes strings with an offset ("2026-10-01T14:03:00.000+0000"),
--- dates "YYYY-MM-DD"; a field the org lacks is absent and reads as null, like a null value. The
--- Postgres port re-implements these macros, so models never spell a JSON path themselves.
+-- dates "YYYY-MM-DD"; a field the org lacks is absent and reads as null, like a null value.
+-- Models never spell a JSON path themselves; each engine's reading is in macros/engines/json.sql.
 
 -- A field as text, e.g. salesforce_text('StageName').
 {% macro salesforce_text(field) -%}
-    json_extract_string(record, '$."{{ field }}"')
+    {{ json_text('record', [field]) }}
 {%- endmacro %}
 
 
 -- A number field as `data_type`, e.g. salesforce_number('Amount', 'decimal(18, 2)').
-{% macro salesforce_number(field, data_type='double') -%}
+{% macro salesforce_number(field, data_type='double precision') -%}
     cast({{ salesforce_text(field) }} as {{ data_type }})
 {%- endmacro %}
 

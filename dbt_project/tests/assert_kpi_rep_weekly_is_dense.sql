@@ -31,10 +31,11 @@ counted as (
         on
             spans.owner_id = rep_weeks.owner_id
             and spans.span_end >= rep_weeks.week_start
-    group by all
+    group by spans.owner_id, spans.first_week, spans.span_end
 
 )
 
 select *
 from counted
-where weeks != date_diff('week', first_week, span_end) + 1
+-- Both are Mondays: the span holds (days between) / 7 + 1 weeks.
+where 7 * (weeks - 1) != {{ days_between('first_week', 'span_end') }}

@@ -17,32 +17,44 @@ owners as (
 
 ),
 
+matched as (
+
+    select
+        owners.owner_id,
+        quotas.quarter,
+        quotas.quota_amount,
+        quotas.quarter_start,
+        row_number() over (
+            partition by quotas.owner_email, quotas.quarter
+            order by owners.is_archived asc, {{ byte_order('owners.owner_id') }} asc
+        ) as owner_rank
+    from quotas
+    left join owners
+        on quotas.owner_email = lower(owners.email)
+
+),
+
 joined as (
 
     select
 
         ---------- ids
-        owners.owner_id,
+        owner_id,
 
         ---------- text
-        quotas.quarter,
+        quarter,
 
         ---------- numerics
-        quotas.quota_amount,
+        quota_amount,
 
         ---------- dates
-        quotas.quarter_start,
+        quarter_start,
 
         ---------- source
         'quotas_file' as source_system
 
-    from quotas
-    left join owners
-        on quotas.owner_email = lower(owners.email)
-    qualify row_number() over (
-        partition by quotas.owner_email, quotas.quarter
-        order by owners.is_archived asc, owners.owner_id asc
-    ) = 1
+    from matched
+    where owner_rank = 1
 
 )
 

@@ -143,7 +143,7 @@ classified as (
         {{ quarter_start('entered_at') }} as quarter_start,
         case
             when exited_at >= entered_at
-                then date_diff('second', entered_at, exited_at) / 86400.0
+                then {{ divide(seconds_between('entered_at', 'exited_at'), '86400.0') }}
         end as days_in_stage,
         entered_at,
         exited_at,

@@ -158,29 +158,40 @@ joined as (
 
 ),
 
+team_medians as (
+
+    -- The middle of the team: half its active reps logged more, half fewer.
+    select
+        team_id,
+        {{ median('activities_last_7d') }} as team_median_activities_last_7d
+    from joined
+    where team_id is not null
+    group by team_id
+
+),
+
 final as (
 
     select
-        owner_id,
-        team_id,
-        owner_name,
-        team_name,
-        open_deals,
-        open_amount,
-        overdue_deals,
-        stalled_deals,
-        activities_last_7d,
-        -- The middle of the team: half its active reps logged more, half fewer.
-        case
-            when team_id is not null
-                then median(activities_last_7d) over (partition by team_id)
-        end as team_median_activities_last_7d,
-        pipeline_created_last_30d,
-        deals_won_last_90d,
-        deals_lost_last_90d,
-        {{ win_rate('deals_won_last_90d', 'deals_lost_last_90d') }} as win_rate_last_90d,
+        joined.owner_id,
+        joined.team_id,
+        joined.owner_name,
+        joined.team_name,
+        joined.open_deals,
+        joined.open_amount,
+        joined.overdue_deals,
+        joined.stalled_deals,
+        joined.activities_last_7d,
+        team_medians.team_median_activities_last_7d,
+        joined.pipeline_created_last_30d,
+        joined.deals_won_last_90d,
+        joined.deals_lost_last_90d,
+        {{ win_rate('joined.deals_won_last_90d', 'joined.deals_lost_last_90d') }}
+            as win_rate_last_90d,
         {{ kpi_as_of() }} as as_of
     from joined
+    left join team_medians
+        on joined.team_id = team_medians.team_id
 
 )
 

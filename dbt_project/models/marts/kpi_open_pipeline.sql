@@ -36,15 +36,21 @@ by_stage as (
         ---------- amounts
         count(*) as open_deals,
         sum(coalesce(amount_home, 0)) as open_amount,
-        cast(
-            sum(coalesce(amount_home, 0) * probability) as decimal(38, 2)
-        ) as weighted_amount,
+        {{
+            decimal_from_double('sum(coalesce(amount_home, 0) * probability)', 38, 2)
+        }} as weighted_amount,
 
         ---------- timestamps
         {{ kpi_as_of() }} as as_of
 
     from open_deals
-    group by all
+    group by
+        pipeline_id,
+        stage_id,
+        pipeline_label,
+        stage_label,
+        stage_display_order,
+        stage_probability
 
 )
 

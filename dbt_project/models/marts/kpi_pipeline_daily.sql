@@ -42,12 +42,12 @@ open_by_stage as (
         stage_id,
         count(*) as open_deals,
         sum(coalesce(amount_home, 0)) as open_amount,
-        cast(
-            sum(coalesce(amount_home, 0) * probability) as decimal(38, 2)
-        ) as weighted_amount
+        {{
+            decimal_from_double('sum(coalesce(amount_home, 0) * probability)', 38, 2)
+        }} as weighted_amount
     from deals
     where not is_closed
-    group by all
+    group by pipeline_id, stage_id
 
 ),
 

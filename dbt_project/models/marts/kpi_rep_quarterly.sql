@@ -43,7 +43,7 @@ created_quarters as (
         sum(coalesce(amount_home, 0)) as pipeline_created_amount
     from deals
     where created_on is not null
-    group by all
+    group by owner_id, {{ quarter_of('created_on') }}
 
 ),
 
@@ -60,7 +60,7 @@ closed_quarters as (
     where
         closed_on is not null
         and (is_won or is_lost)
-    group by all
+    group by owner_id, {{ quarter_of('closed_on') }}
 
 ),
 
@@ -72,14 +72,14 @@ open_quarters as (
         {{ quarter_of('closed_on') }} as quarter_start,
         count(*) as open_deals,
         sum(coalesce(amount_home, 0)) as open_pipeline_amount,
-        cast(
-            sum(coalesce(amount_home, 0) * probability) as decimal(38, 2)
-        ) as weighted_forecast_amount
+        {{
+            decimal_from_double('sum(coalesce(amount_home, 0) * probability)', 38, 2)
+        }} as weighted_forecast_amount
     from deals
     where
         not is_closed
         and closed_on is not null
-    group by all
+    group by owner_id, {{ quarter_of('closed_on') }}
 
 ),
 
@@ -110,7 +110,7 @@ event_quarters as (
 {{
     dense_owner_periods(
         'owner_quarters', 'event_quarters', 'quarter_start',
-        quarter_start(kpi_as_of()), 'interval 3 month'
+        quarter_start(kpi_as_of()), "interval '3 months'"
     )
 }},
 

@@ -48,7 +48,7 @@ activity_weeks as (
         count(*) filter (where activity_type = 'task' and is_completed) as tasks_completed
     from activities
     where occurred_on is not null
-    group by all
+    group by owner_id, {{ monday_of('occurred_on') }}
 
 ),
 
@@ -62,7 +62,7 @@ created_weeks as (
         sum(coalesce(amount_home, 0)) as pipeline_created_amount
     from deals
     where created_on is not null
-    group by all
+    group by owner_id, {{ monday_of('created_on') }}
 
 ),
 
@@ -78,17 +78,20 @@ closed_weeks as (
         -- Seconds averaged as integers, then turned into days: a sum of doubles depends on the
         -- order DuckDB's threads add them in, and two runs on the same data must agree. Where the
         -- CRM has no close instant (Salesforce's CloseDate is a day): close day - create day.
-        avg(
-            coalesce(
-                date_diff('second', created_at, closed_at),
-                {{ days_between('created_on', 'closed_on') }} * 86400
+        {{
+            divide(
+                "avg(coalesce("
+                ~ seconds_between('created_at', 'closed_at') ~ ", "
+                ~ days_between('created_on', 'closed_on') ~ " * 86400"
+                ~ ")) filter (where is_won)",
+                '86400.0'
             )
-        ) filter (where is_won) / 86400.0 as avg_days_to_close
+        }} as avg_days_to_close
     from deals
     where
         closed_on is not null
         and (is_won or is_lost)
-    group by all
+    group by owner_id, {{ monday_of('closed_on') }}
 
 ),
 
@@ -113,7 +116,8 @@ event_weeks as (
 
 {{
     dense_owner_periods(
-        'owner_weeks', 'event_weeks', 'week_start', week_start(kpi_as_of()), 'interval 7 day'
+        'owner_weeks', 'event_weeks', 'week_start', week_start(kpi_as_of()),
+        "interval '7 days'"
     )
 }},
 

@@ -47,14 +47,21 @@ by_stage_quarter as (
         count(*) as deals_entered,
         count(*) filter (where has_moved_on) as deals_moved_on,
         count(*) filter (where is_deal_in_stage_now) as deals_still_in_stage,
-        count(*) filter (where has_moved_on) / count(*) as conversion_rate,
-        median(days_in_stage) as median_days_in_stage,
+        {{ divide('count(*) filter (where has_moved_on)', 'count(*)') }} as conversion_rate,
+        {{ median('days_in_stage') }} as median_days_in_stage,
 
         ---------- timestamps
         {{ kpi_as_of() }} as as_of
 
     from counted_entries
-    group by all
+    group by
+        pipeline_id,
+        stage_id,
+        pipeline_label,
+        stage_label,
+        {{ quarter_label('quarter_start') }},
+        stage_display_order,
+        quarter_start
 
 )
 

@@ -38,9 +38,13 @@ team_weeks_summed as (
         -- The mean over all the team's won deals: each rep's mean weighted by their deals won.
         -- Summed as decimals, which add up exactly in any order (idempotent runs).
         cast(
-            sum(cast(avg_days_to_close * deals_won as decimal(38, 9)))
-            / nullif(sum(deals_won) filter (where avg_days_to_close is not null), 0)
-            as double
+            {{
+                divide(
+                    'sum(' ~ decimal_from_double('avg_days_to_close * deals_won', 38, 9) ~ ')',
+                    'nullif(sum(deals_won) filter (where avg_days_to_close is not null), 0)'
+                )
+            }}
+            as double precision
         ) as avg_days_to_close
     from rep_weeks
     where team_id is not null
@@ -76,9 +80,8 @@ team_weeks as (
         cast(series.week_start as date) as week_start
     from team_spans
     cross join
-        generate_series(
-            team_spans.first_week, {{ week_start(kpi_as_of()) }}, interval 7 day
-        ) as series (week_start)
+        {{ period_series('team_spans.first_week', week_start(kpi_as_of()), "interval '7 days'") }}
+            as series (week_start)
     union
     select
         team_id,

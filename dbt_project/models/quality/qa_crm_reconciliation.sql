@@ -31,7 +31,8 @@ reconciled as (
     select
         sync_state.object_name,
         -- now(): when the check reads this view, not when dbt built it.
-        date_diff('second', sync_state.synced_at, now()) / 3600.0 as hours_since_sync,
+        {{ divide(seconds_between('sync_state.synced_at', 'now()'), '3600.0') }}
+            as hours_since_sync,
         crm_counts.crm_live_records,
         warehouse.live_records as warehouse_live_records,
         greatest(crm_counts.crm_live_records - warehouse.live_records, 0) as records_missing,

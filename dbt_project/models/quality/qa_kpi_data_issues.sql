@@ -49,8 +49,12 @@ shares as (
         coalesce(live.object_type, quarantined.object_type) as object_type,
         coalesce(live.live_records, 0) as live_records,
         coalesce(quarantined.quarantined_records, 0) as quarantined_records,
-        coalesce(quarantined.quarantined_records, 0)
-        / greatest(coalesce(live.live_records, 0), 1) as quarantined_share,
+        {{
+            divide(
+                'coalesce(quarantined.quarantined_records, 0)',
+                'greatest(coalesce(live.live_records, 0), 1)'
+            )
+        }} as quarantined_share,
         coalesce(quarantined.unknown_issues, 0) as unknown_issues,
         coalesce(quarantined.issues_without_record_id, 0) as issues_without_record_id,
         coalesce(quarantined.incomplete_issues, 0) as incomplete_issues

@@ -5,7 +5,7 @@
         {{ combination_of_columns | join(',\n        ') }},
         count(*) as n_rows
     from {{ model }}
-    group by all
+    group by {{ combination_of_columns | join(', ') }}
     having count(*) > 1
 
 {% endtest %}

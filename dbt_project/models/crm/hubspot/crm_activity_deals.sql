@@ -7,7 +7,7 @@ unioned as (
     {% for object_name in hubspot_engagements() %}
         select
             engagement_id as activity_id,
-            unnest(deal_ids) as deal_id,
+            {{ unnest_list('deal_ids') }} as deal_id,
             'hubspot' as source_system
         from {{ ref('stg_hubspot__' ~ object_name) }}
         {% if not loop.last %}union all{% endif %}

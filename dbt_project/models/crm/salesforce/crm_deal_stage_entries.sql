@@ -37,7 +37,7 @@ ordered as (
         loaded_at,
         lag(stage_name) over (
             partition by opportunity_id
-            order by created_at, history_id
+            order by created_at, {{ byte_order('history_id') }}
         ) as previous_stage_name
     from history
 
@@ -54,7 +54,7 @@ visits as (
         created_at as entered_at,
         lead(created_at) over (
             partition by opportunity_id
-            order by created_at, history_id
+            order by created_at, {{ byte_order('history_id') }}
         ) as exited_at
     from ordered
     where previous_stage_name is distinct from stage_name
@@ -67,7 +67,7 @@ first_visits as (
         *,
         row_number() over (
             partition by opportunity_id, stage_name
-            order by entered_at, history_id
+            order by entered_at, {{ byte_order('history_id') }}
         ) as visit_number
     from visits
 

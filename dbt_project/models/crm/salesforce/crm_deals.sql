@@ -53,10 +53,14 @@ mapped as (
         case
             when opportunities.currency_code is null then opportunities.amount
             when currency_types.conversion_rate > 0
-                then cast(
-                    round(opportunities.amount / currency_types.conversion_rate, 2)
-                    as decimal(18, 2)
-                )
+                then {{
+                    decimal_from_double(
+                        round_double(
+                            'opportunities.amount / currency_types.conversion_rate', 2
+                        ),
+                        18, 2
+                    )
+                }}
         end as amount_home,
         opportunities.probability,
 

@@ -54,7 +54,9 @@ pipelines as (
         record_type_id as pipeline_id,
         record_type_name as pipeline_label,
         cast(
-            row_number() over (order by record_type_name, record_type_id) as integer
+            row_number() over (
+                order by {{ byte_order('record_type_name') }}, {{ byte_order('record_type_id') }}
+            ) as integer
         ) as pipeline_display_order,
         not is_active or is_archived as is_pipeline_archived
     from record_types

@@ -37,10 +37,9 @@ renamed as (
         ---------- numerics
         -- try_cast: one deal with "TBD" in its amount must not stop every KPI; the text is kept
         -- beside it so int_data_issues can quarantine that deal instead.
-        try_cast({{ hubspot_property('amount') }} as decimal(18, 2)) as amount,
-        try_cast(
-            {{ hubspot_property('amount_in_home_currency') }} as decimal(18, 2)
-        ) as amount_in_home_currency,
+        {{ try_cast(hubspot_property('amount'), 'decimal(18, 2)') }} as amount,
+        {{ try_cast(hubspot_property('amount_in_home_currency'), 'decimal(18, 2)') }}
+            as amount_in_home_currency,
 
         ---------- text as the CRM sent it
         {{ hubspot_property('amount') }} as amount_text,

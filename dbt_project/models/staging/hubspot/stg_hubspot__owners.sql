@@ -10,23 +10,37 @@ teams as (
 
     select
         source.id as owner_id,
-        team.value ->> 'id' as team_id,
-        team.value ->> 'name' as team_name,
-        coalesce(cast(team.value ->> 'primary' as boolean), false) as is_primary
+        {{ json_text('team.value', ['id']) }} as team_id,
+        {{ json_text('team.value', ['name']) }} as team_name,
+        coalesce(cast({{ json_text('team.value', ['primary']) }} as boolean), false) as is_primary
     from source
-    cross join json_each(source.record, '$.teams') as team
+    cross join {{ json_array_rows('source.record', ['teams']) }} as team
+
+),
+
+ranked_teams as (
+
+    -- An owner can sit in several teams; HubSpot flags one as primary (else take the first id).
+    select
+        owner_id,
+        team_id,
+        team_name,
+        row_number() over (
+            partition by owner_id
+            order by is_primary desc, {{ byte_order('team_id') }} asc
+        ) as team_rank
+    from teams
 
 ),
 
 primary_teams as (
 
-    -- An owner can sit in several teams; HubSpot flags one as primary (else take the first id).
-    select *
-    from teams
-    qualify row_number() over (
-        partition by owner_id
-        order by is_primary desc, team_id asc
-    ) = 1
+    select
+        owner_id,
+        team_id,
+        team_name
+    from ranked_teams
+    where team_rank = 1
 
 ),
 
@@ -36,26 +50,33 @@ renamed as (
 
         ---------- ids
         source.id as owner_id,
-        cast(source.record ->> 'userId' as bigint) as user_id,
+        cast({{ json_text('source.record', ['userId']) }} as bigint) as user_id,
         primary_teams.team_id as primary_team_id,
 
         ---------- text
-        source.record ->> 'firstName' as first_name,
-        source.record ->> 'lastName' as last_name,
+        {{ json_text('source.record', ['firstName']) }} as first_name,
+        {{ json_text('source.record', ['lastName']) }} as last_name,
         -- Queues and some integrations have no name: fall back to the id, never to the email.
         coalesce(
-            nullif(concat_ws(' ', source.record ->> 'firstName', source.record ->> 'lastName'), ''),
+            nullif(
+                concat_ws(
+                    ' ',
+                    {{ json_text('source.record', ['firstName']) }},
+                    {{ json_text('source.record', ['lastName']) }}
+                ),
+                ''
+            ),
             'Owner ' || source.id
         ) as owner_name,
-        source.record ->> 'email' as email,
-        source.record ->> 'type' as owner_type,
+        {{ json_text('source.record', ['email']) }} as email,
+        {{ json_text('source.record', ['type']) }} as owner_type,
         primary_teams.team_name as primary_team_name,
 
         ---------- booleans
         coalesce(source.archived, false) as is_archived,
 
         ---------- timestamps
-        {{ hubspot_timestamp("source.record ->> 'createdAt'") }} as created_at,
+        {{ hubspot_timestamp(json_text('source.record', ['createdAt'])) }} as created_at,
         source.updated_at
 
     from source

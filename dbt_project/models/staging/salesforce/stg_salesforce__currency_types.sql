@@ -11,10 +11,10 @@ source as (
         select * from {{ currency_types }}
     {%- else -%}
         select
-            cast(null as varchar) as id,
+            cast(null as text) as id,
             cast(null as timestamptz) as updated_at,
             cast(null as boolean) as archived,
-            cast(null as json) as record
+            cast(null as {{ type_json() }}) as record
         where false
     {%- endif %}
 
