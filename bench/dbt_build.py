@@ -1,24 +1,39 @@
-"""Benchmark: `dbt build` of every model on a large portal, full and after a day of changes.
+"""Benchmark: `dbt build` of every model on a large portal, full and after a day of changes, on
+DuckDB and on Postgres side by side.
 
 Run by hand (not a test):
 
     .venv/bin/python bench/dbt_build.py [--deals 1000000] [--activities 10000000]
                                         [--rounds 3] [--dir /tmp/crm-kpi-bench] [--keep]
+                                        [--warehouse duckdb|postgres|both]
+                                        [--postgres-url URL] [--pg-variant threads=1 ...]
 
 It writes a raw layer (raw_layer.py: JSON records of the shape the sync stores) straight into a
-scratch warehouse, then times, in each of `--rounds` rounds:
+scratch DuckDB warehouse and, for Postgres, bulk-copies the same rows with COPY into a scratch
+database `crm_kpi_bench` on the server of `--postgres-url` (default $CRM_KPI_POSTGRES_URL; a
+superuser's, since the benchmark creates databases and reads the server's memory from /proc, so
+the server must run on this machine), `record` as jsonb. Then it times, in each of `--rounds`
+rounds:
 
 1. a full build: the first `dbt build` on that warehouse (every staging table parses all JSON);
 2. an incremental build the next day, after 1% of the deals and activities changed (edited,
-   archived or new records, re-loaded by the sync with a newer `loaded_at`).
+   archived or new records, re-loaded by the sync with a newer `loaded_at`; copied into Postgres
+   and merged by id as the sync merges).
 
-Each round starts both builds from copies of the same warehouses, one right after the other, so the
-two share the machine's load of the moment; on a shared machine one build's wall time varies by
-several seconds. The median of the rounds' ratios is the figure to compare with the target.
+Each round starts both builds from copies of the same warehouses (DuckDB files; Postgres
+template databases), one right after the other and engine after engine, so they share the
+machine's load of the moment; on a shared machine one build's wall time varies by several
+seconds. The median of the rounds' ratios is the figure to compare with the target.
+
+`--pg-variant` adds Postgres builds (full and incremental, from the same copies) with other
+settings, e.g. `threads=1` (dbt's threads; the profile's default is 2) or
+`work_mem=256MB,jit=off` (any server setting, for dbt's sessions through PGOPTIONS).
 
 For each build: wall time, CPU time (steadier than wall time on a shared machine), peak memory (max
-RSS of the dbt process) and the slowest nodes from dbt's JSON events. The builds run `dbt build`
-as the pipeline does (dagster-dbt's environment, pipelines/dbt_assets.py's arguments).
+RSS of the dbt process) and the slowest nodes from dbt's JSON events; on Postgres also the
+server's CPU and memory (pg_side.ServerSampler: peak PSS summed over the server's processes) and
+what its queries spilled to temporary files. The builds run `dbt build` as the pipeline does
+(dagster-dbt's environment, pipelines/dbt_assets.py's arguments).
 """
 
 import argparse
@@ -34,12 +49,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from raw_layer import CHANGE_SHARE, DAY_ONE, change_a_day, generate_raw, write_quotas  # noqa: E402
+from raw_layer import (  # noqa: E402
+    ACTIVITIES,
+    CHANGE_SHARE,
+    DAY_ONE,
+    RAW_TABLES,
+    change_a_day,
+    generate_raw,
+    write_quotas,
+)
 
-from pipelines.warehouse import connect  # noqa: E402
+from pipelines.warehouse import connect, load_quotas  # noqa: E402
 
 DBT_PROJECT = ROOT / "dbt_project"
 DBT = Path(sys.executable).with_name("dbt")
+RAW_SNAPSHOT, CHANGED_SNAPSHOT = "crm_kpi_bench_raw", "crm_kpi_bench_changed"
 
 
 def main() -> int:
@@ -49,56 +73,165 @@ def main() -> int:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/crm-kpi-bench"))
     parser.add_argument("--keep", action="store_true", help="keep the scratch dir afterwards")
     parser.add_argument("--rounds", type=int, default=3, metavar="N")
+    parser.add_argument("--warehouse", choices=["duckdb", "postgres", "both"], default="both")
+    parser.add_argument("--postgres-url", default=os.environ.get("CRM_KPI_POSTGRES_URL"))
+    parser.add_argument(
+        "--pg-variant",
+        action="append",
+        default=[],
+        metavar="SETTINGS",
+        help="extra Postgres builds with these settings: threads=N and/or server settings, "
+        "comma-separated (e.g. threads=1 or work_mem=256MB,jit=off)",
+    )
     args = parser.parse_args()
+    engines = ["duckdb", "postgres"] if args.warehouse == "both" else [args.warehouse]
+    if "postgres" in engines and not args.postgres_url:
+        parser.error("Postgres needs --postgres-url or CRM_KPI_POSTGRES_URL")
 
     data_dir = args.dir.resolve()
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     quotas = write_quotas(data_dir)
     started = time.perf_counter()
-    with connect(data_dir / "warehouse.duckdb") as con:
+    warehouse = data_dir / "warehouse.duckdb"
+    with connect(warehouse) as con:
         generate_raw(con, args.deals, args.activities, version=0, loaded_at=DAY_ONE)
+        load_quotas(con, quotas)  # as the sync step does: dbt reads raw.quotas
     print(
         f"raw layer: {args.deals:,} deals, {args.activities:,} activities generated in "
         f"{time.perf_counter() - started:.0f} s ({size_gib(data_dir):.1f} GiB)"
     )
+    print(f"load: {load_average()}")
+
+    pg = None
+    if "postgres" in engines:
+        from pg_side import PostgresSide
+
+        pg = PostgresSide(args.postgres_url, data_dir)
+        print(f"Postgres: {pg.version.split(',')[0]}; {pg.settings()}")
+        started = time.perf_counter()
+        pg.recreate()
+        with connect(warehouse, read_only=True) as con:
+            rows = pg.copy_raw(con, RAW_TABLES, quotas)
+        print(
+            f"raw layer copied into Postgres (COPY, record as jsonb, then vacuum analyze): "
+            f"{rows:,} rows in {time.perf_counter() - started:.0f} s ({pg.size_gib():.1f} GiB)"
+        )
+    variants = [parse_variant(v) for v in args.pg_variant]
+    snapshots = pg is not None and (args.rounds > 1 or bool(variants))
+    if snapshots:
+        pg.snapshot(RAW_SNAPSHOT)
 
     # Round 1's full build makes the warehouse the day's changes land in; later rounds build
     # again from copies of the raw layer and of that changed warehouse.
-    warehouse = data_dir / "warehouse.duckdb"
     raw_copy, changed_copy = data_dir / "raw.duckdb", data_dir / "changed.duckdb"
     shutil.copy(warehouse, raw_copy)
-    rounds = []
+    results: dict[str, list[tuple[dict, dict]]] = {}
     for number in range(1, args.rounds + 1):
-        shutil.copy(raw_copy, warehouse)
-        full = dbt_build(data_dir, quotas, f"round {number}: full")
+        full, incremental = {}, {}
+        if number > 1:
+            shutil.copy(raw_copy, warehouse)
+            if pg:
+                pg.recreate(RAW_SNAPSHOT)
+        for engine in engines:
+            full[engine] = dbt_build(data_dir, engine, pg, f"round {number}: {engine} full")
         if number == 1:
             with connect(warehouse) as con:
                 changed = change_a_day(con, args.deals, args.activities)
             print(f"changed {changed:,} raw records ({CHANGE_SHARE:.0%} of deals and activities)")
             shutil.copy(warehouse, changed_copy)
+            if pg:
+                with connect(warehouse, read_only=True) as con:
+                    newer = f"loaded_at > '{DAY_ONE.isoformat()}'"
+                    copied = pg.copy_raw(con, ["deals", *ACTIVITIES], quotas, where=newer)
+                print(f"copied and merged the {copied:,} changed records into Postgres")
+                if snapshots:
+                    pg.snapshot(CHANGED_SNAPSHOT)
         else:
             shutil.copy(changed_copy, warehouse)
-        incremental = dbt_build(data_dir, quotas, f"round {number}: incremental")
-        rounds.append((incremental[0] / full[0], incremental[1] / full[1]))
-        print(
-            f"round {number}: incremental / full = {incremental[0]:.1f} s / {full[0]:.1f} s "
-            f"= {rounds[-1][0]:.1%} of the wall time, {incremental[1]:.1f} s / {full[1]:.1f} s "
-            f"= {rounds[-1][1]:.1%} of the CPU time"
-        )
+            if pg:
+                pg.recreate(CHANGED_SNAPSHOT)
+        for engine in engines:
+            label = f"round {number}: {engine} incremental"
+            incremental[engine] = dbt_build(data_dir, engine, pg, label)
+        for name, variant in variants:
+            pg.recreate(RAW_SNAPSHOT)
+            label = f"round {number}: {name} full"
+            full[name] = dbt_build(data_dir, "postgres", pg, label, variant)
+            pg.recreate(CHANGED_SNAPSHOT)
+            label = f"round {number}: {name} incremental"
+            incremental[name] = dbt_build(data_dir, "postgres", pg, label, variant)
+        print(f"\nround {number}, load: {load_average()}")
+        for name in full:
+            results.setdefault(name, []).append((full[name], incremental[name]))
+            f, i = full[name], incremental[name]
+            print(
+                f"round {number}: {name} incremental / full = {i['wall']:.1f} s / "
+                f"{f['wall']:.1f} s = {i['wall'] / f['wall']:.1%} of the wall time, "
+                f"{i['cpu']:.1f} s / {f['cpu']:.1f} s = {i['cpu'] / f['cpu']:.1%} of the CPU time"
+            )
+        if "duckdb" in full:
+            for name in full:
+                if name != "duckdb":
+                    print(
+                        f"round {number}: {name} / duckdb wall time: full "
+                        f"{full[name]['wall'] / full['duckdb']['wall']:.2f}x, incremental "
+                        f"{incremental[name]['wall'] / incremental['duckdb']['wall']:.2f}x"
+                    )
 
-    wall, cpu = (statistics.median(r[i] for r in rounds) for i in (0, 1))
-    print(
-        f"\nincremental / full, median of {len(rounds)} rounds: {wall:.1%} of the wall time, "
-        f"{cpu:.1%} of the CPU time (target < 20%)"
-    )
+    print(f"\nmedians of {args.rounds} round(s):")
+    for name, rounds in results.items():
+        wall, cpu = (
+            statistics.median(i[key] / f[key] for f, i in rounds) for key in ("wall", "cpu")
+        )
+        print(
+            f"{name}: incremental / full {wall:.1%} of the wall time, {cpu:.1%} of the CPU "
+            f"time (target < 20%)"
+        )
+        for kind, index in (("full", 0), ("incremental", 1)):
+            builds = [r[index] for r in rounds]
+            line = (
+                f"  {kind}: {statistics.median(b['wall'] for b in builds):.1f} s wall, dbt "
+                f"{statistics.median(b['cpu'] for b in builds):.1f} s CPU, dbt peak "
+                f"{max(b['peak_gib'] for b in builds):.2f} GiB"
+            )
+            if "server" in builds[0]:
+                server = [b["server"] for b in builds]
+                line += (
+                    f"; server {statistics.median(s['cpu'] for s in server):.1f} s CPU, peak "
+                    f"PSS {max(s['pss_gib'] for s in server):.2f} GiB (RSS sum "
+                    f"{max(s['rss_gib'] for s in server):.2f}, largest backend "
+                    f"{max(s['backend_hwm_gib'] for s in server):.2f}), spilled "
+                    f"{max(b['temp_gib'] for b in builds):.2f} GiB"
+                )
+            if "duckdb" in results and name != "duckdb":
+                duck = [r[index] for r in results["duckdb"]]
+                ratio = statistics.median(
+                    b["wall"] / d["wall"] for b, d in zip(builds, duck, strict=True)
+                )
+                line += f"; {ratio:.2f}x DuckDB's wall time"
+            print(line)
+    if pg and not args.keep:
+        pg.drop(RAW_SNAPSHOT, CHANGED_SNAPSHOT)
     if not args.keep:
         shutil.rmtree(data_dir, ignore_errors=True)
     return 0
 
 
-def dbt_build(data_dir: Path, quotas: Path, label: str) -> tuple[float, float]:
-    """Run `dbt build` as the pipeline does; print and return its wall and CPU seconds."""
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    """`threads=1,work_mem=64MB` as a build's name and its settings."""
+    settings = dict(part.split("=", 1) for part in text.split(","))
+    return f"postgres[{text}]", settings
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+def dbt_build(data_dir: Path, engine: str, pg, label: str, variant: dict | None = None) -> dict:
+    """Run `dbt build` as the pipeline does; print and return its wall and CPU seconds, peak
+    memory and, on Postgres, the server's."""
     env = os.environ | {
         # As dagster-dbt runs dbt: no anonymous usage events, the log as JSON events on stdout.
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -107,9 +240,18 @@ def dbt_build(data_dir: Path, quotas: Path, label: str) -> tuple[float, float]:
         "CRM_KPI_TIMEZONE": "America/New_York",
         # As in production: "now". A fixed instant per build would make dbt re-parse every model.
         "CRM_KPI_AS_OF": "",
-        "CRM_KPI_QUOTAS": str(quotas),
+        "CRM_KPI_QUOTAS": str(data_dir / "quotas.csv"),
+        "CRM_KPI_WAREHOUSE": "duckdb",
+        "CRM_KPI_SCHEMA_PREFIX": "",
     }
-    target = data_dir / "target"  # shared, so the second build parses only what changed
+    variant = dict(variant or {})
+    threads = variant.pop("threads", None)
+    if engine == "postgres":
+        env |= pg.dbt_environment(data_dir, data_dir / "quotas.csv")
+        if variant:  # server settings for dbt's sessions (libpq reads PGOPTIONS)
+            env["PGOPTIONS"] = " ".join(f"-c {k}={v}" for k, v in variant.items())
+    # One per engine (and shared by its builds), so a build parses only what changed.
+    target = data_dir / f"target-{engine}"
     command = [
         str(DBT),
         "build",
@@ -127,13 +269,26 @@ def dbt_build(data_dir: Path, quotas: Path, label: str) -> tuple[float, float]:
         "unit_test",
         "--no-write-json",
     ]
-    events = data_dir / "logs" / f"{label.replace(' ', '_').replace(':', '')}.jsonl"
+    if threads:
+        command += ["--threads", threads]
+    name = label.replace(" ", "_").replace(":", "").replace("[", "_").replace("]", "")
+    events = data_dir / "logs" / f"{name.replace(',', '_').replace('=', '-')}.jsonl"
     events.parent.mkdir(exist_ok=True)
+    server, spilled = None, 0
+    if engine == "postgres":
+        from pg_side import ServerSampler
+
+        server, spilled = ServerSampler(pg.postmaster), pg.temp_bytes()
+        server.__enter__()
     started = time.perf_counter()
-    with events.open("w") as stdout:
-        process = subprocess.Popen(command, env=env, cwd=DBT_PROJECT, stdout=stdout)
-        returncode, cpu, peak_gib = wait_measured(process)
-    elapsed = time.perf_counter() - started
+    try:
+        with events.open("w") as stdout:
+            process = subprocess.Popen(command, env=env, cwd=DBT_PROJECT, stdout=stdout)
+            returncode, cpu, peak_gib = wait_measured(process)
+        elapsed = time.perf_counter() - started
+    finally:
+        if server:
+            server.__exit__(None, None, None)
     if returncode:
         raise SystemExit(f"dbt build ({label}) failed with exit code {returncode}; see {events}")
     nodes, dbt_elapsed = node_times(events)
@@ -141,6 +296,16 @@ def dbt_build(data_dir: Path, quotas: Path, label: str) -> tuple[float, float]:
         f"\n{label} build: {elapsed:.1f} s wall, {cpu:.1f} s CPU, peak memory "
         f"{peak_gib:.1f} GiB (dbt's own count: {dbt_elapsed:.1f} s)"
     )
+    result = {"wall": elapsed, "cpu": cpu, "peak_gib": peak_gib, "nodes": nodes}
+    if server:
+        result["server"] = server.summary()
+        result["temp_gib"] = (pg.temp_bytes() - spilled) / 2**30
+        s = result["server"]
+        print(
+            f"  Postgres server: {s['cpu']:.1f} s CPU, peak PSS {s['pss_gib']:.2f} GiB "
+            f"(RSS sum {s['rss_gib']:.2f} GiB, largest backend {s['backend_hwm_gib']:.2f} GiB), "
+            f"spilled {result['temp_gib']:.2f} GiB to temporary files"
+        )
     by_kind: dict[str, float] = {}
     for unique_id, seconds in nodes.items():
         kind = unique_id.split(".")[0]
@@ -148,7 +313,7 @@ def dbt_build(data_dir: Path, quotas: Path, label: str) -> tuple[float, float]:
     print("  by kind: " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(by_kind.items())))
     for unique_id, seconds in sorted(nodes.items(), key=lambda n: -n[1])[:8]:
         print(f"  {seconds:7.1f} s  {unique_id}")
-    return elapsed, cpu
+    return result
 
 
 def node_times(events: Path) -> tuple[dict[str, float], float]:

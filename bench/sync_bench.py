@@ -1,4 +1,7 @@
-"""Sync benchmark (issue 3), run by hand:  .venv/bin/python bench/sync_bench.py [--records 250000]
+"""Sync benchmark (issues 3 and 15), run by hand:
+
+    .venv/bin/python bench/sync_bench.py [--records 250000] [--warehouse duckdb|postgres|both]
+                                         [--postgres-url URL]
 
 Side by side in one run, against a demo CRM serving from its own process (so it does not share
 the client's interpreter lock):
@@ -11,12 +14,18 @@ the client's interpreter lock):
      for the requests made, and the share answered 429;
   6. peak memory (max RSS) of the sync process; `--memory-only --records 1000000` measures just
      the full sync's, to compare with the 250,000-record run.
+`--warehouse postgres` syncs into Postgres (pipelines.warehouse.PostgresWarehouse, schema prefix
+crm_kpi_, in a scratch database crm_kpi_sync_bench on the server of --postgres-url, default
+$CRM_KPI_POSTGRES_URL; a role that may create databases) instead of DuckDB for 2 and 4; `both`
+runs each of them on DuckDB then on Postgres, side by side against the same CRM (5 stays on
+DuckDB: it measures the rate limiter, not the warehouse).
 Every measurement runs in a child process so its memory is its own.
 """
 
 import argparse
 import contextlib
 import json
+import os
 import resource
 import socket
 import subprocess
@@ -34,9 +43,10 @@ from pipelines.hubspot.client import HubSpotClient  # noqa: E402
 from pipelines.hubspot.objects import CRM_OBJECTS  # noqa: E402
 from pipelines.hubspot.ratelimit import RateLimiter  # noqa: E402
 from pipelines.hubspot.sync import sync_crm  # noqa: E402
-from pipelines.warehouse import connect  # noqa: E402
+from pipelines.warehouse import PostgresWarehouse, connect  # noqa: E402
 
 TOKEN = "bench-token"
+PG_DATABASE, PG_PREFIX = "crm_kpi_sync_bench", "crm_kpi_"
 # Demo sizes: (deals, activity_scale) that give about this many records in all.
 SIZES = {250_000: (25_000, 8.75), 1_000_000: (100_000, 35.0)}
 
@@ -65,7 +75,7 @@ def child(args: argparse.Namespace) -> None:
             )
         requests_sent, responses_429 = client.requests_sent, client.responses_429
     else:
-        with connect(Path(args.db)) as con:
+        with open_warehouse(args) as con:
             results = sync_crm(
                 make_client, con, objects, datetime.now(UTC), full_refresh=args.what == "full"
             )
@@ -85,9 +95,41 @@ def child(args: argparse.Namespace) -> None:
     )
 
 
-def measure(url: str, what: str, db: Path | None = None, **options) -> dict:
+@contextlib.contextmanager
+def open_warehouse(args: argparse.Namespace):
+    """The child's warehouse: the DuckDB file --db, or Postgres at --postgres-url."""
+    if args.postgres_url:
+        wh = PostgresWarehouse(args.postgres_url, PG_PREFIX, application_name="crm-kpi-bench")
+        try:
+            yield wh
+        finally:
+            wh.close()
+    else:
+        with connect(Path(args.db)) as con:
+            yield con
+
+
+def postgres_database(admin_url: str) -> str:
+    """A fresh scratch database for the sync, on the server of `admin_url`: its URL."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg2
+
+    con = psycopg2.connect(admin_url)
+    con.autocommit = True
+    with con.cursor() as cur:
+        cur.execute(f"drop database if exists {PG_DATABASE} with (force)")
+        cur.execute(f"create database {PG_DATABASE}")
+    con.close()
+    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{PG_DATABASE}"))
+
+
+def measure(url: str, what: str, db: Path | str | None = None, **options) -> dict:
+    """One measurement in a child process; `db` a DuckDB file or a postgresql:// URL."""
     command = [sys.executable, __file__, "child", what, "--url", url]
-    if db:
+    if isinstance(db, str) and db.startswith("postgresql://"):
+        command += ["--postgres-url", db]
+    elif db:
         command += ["--db", str(db)]
     for name, value in options.items():
         command += [f"--{name.replace('_', '-')}", str(value)]
@@ -114,32 +156,45 @@ def main() -> None:
     parser.add_argument("--dlt-python", help="python of a venv with dlt[duckdb] installed")
     parser.add_argument("--work-dir", default="/tmp/crm-kpi-bench")
     parser.add_argument("--memory-only", action="store_true", help="only the full sync's peak RSS")
+    parser.add_argument("--warehouse", choices=["duckdb", "postgres", "both"], default="duckdb")
+    parser.add_argument("--postgres-url", default=os.environ.get("CRM_KPI_POSTGRES_URL"))
     args = parser.parse_args()
+    engines = ["duckdb", "postgres"] if args.warehouse == "both" else [args.warehouse]
+    if "postgres" in engines and not args.postgres_url:
+        parser.error("Postgres needs --postgres-url or CRM_KPI_POSTGRES_URL")
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     for old in work.glob("*.duckdb*"):
         old.unlink()
+    targets: dict[str, Path | str] = {"duckdb": work / "full.duckdb"}
+    if "postgres" in engines:
+        targets["postgres"] = postgres_database(args.postgres_url)
 
     with serve_demo_crm(args.records) as (url, stats):
         print(f"demo CRM: {sum(stats['records'].values()):,} records {stats['records']}")
 
         if args.memory_only:
-            full = measure(url, "full", work / "full.duckdb")
-            print(
-                f"full sync: {full['seconds']:.1f}s, {full['records']:,} records, "
-                f"peak RSS {full['max_rss_mb']:.0f} MB"
-            )
+            for engine in engines:
+                full = measure(url, "full", targets[engine])
+                print(
+                    f"{engine} full sync: {full['seconds']:.1f}s, {full['records']:,} records, "
+                    f"peak RSS {full['max_rss_mb']:.0f} MB"
+                )
             return
         floor = measure(url, "floor")
-        full = measure(url, "full", work / "full.duckdb")
         print(
             f"floor (GET + JSON decode, 1 thread): {floor['seconds']:.1f}s, "
             f"{floor['requests']} requests, {floor['records']:,} records"
         )
-        print(
-            f"full sync: {full['seconds']:.1f}s = {full['seconds'] / floor['seconds']:.2f}x "
-            f"the floor, {full['requests']} requests, peak RSS {full['max_rss_mb']:.0f} MB"
-        )
+        fulls = {}
+        for engine in engines:
+            full = fulls[engine] = measure(url, "full", targets[engine])
+            print(
+                f"{engine} full sync: {full['seconds']:.1f}s = "
+                f"{full['seconds'] / floor['seconds']:.2f}x the floor, {full['requests']} "
+                f"requests, {full['records']:,} records, peak RSS {full['max_rss_mb']:.0f} MB"
+            )
+        full = fulls[engines[0]]
 
         if args.dlt_python:
             started = time.monotonic()
@@ -158,14 +213,28 @@ def main() -> None:
 
         changed = admin(url, "simulate-day", {"change_share": 0.01})
         print(f"a day of selling: {changed}")
-        incremental = measure(url, "incremental", work / "full.duckdb")
-        print(
-            f"incremental sync: {incremental['seconds']:.1f}s "
-            f"({incremental['seconds'] / full['seconds']:.1%} of full), "
-            f"{incremental['requests']} requests "
-            f"({incremental['requests'] / full['requests']:.1%} of full), "
-            f"{incremental['records']:,} records"
-        )
+        incrementals = {}
+        for engine in engines:
+            full = fulls[engine]
+            incremental = incrementals[engine] = measure(url, "incremental", targets[engine])
+            print(
+                f"{engine} incremental sync: {incremental['seconds']:.1f}s "
+                f"({incremental['seconds'] / full['seconds']:.1%} of full), "
+                f"{incremental['requests']} requests "
+                f"({incremental['requests'] / full['requests']:.1%} of full), "
+                f"{incremental['records']:,} records, peak RSS {incremental['max_rss_mb']:.0f} MB"
+            )
+        if len(engines) == 2:
+            print(
+                f"postgres / duckdb: full sync {fulls['postgres']['seconds']:.1f}s / "
+                f"{fulls['duckdb']['seconds']:.1f}s = "
+                f"{fulls['postgres']['seconds'] / fulls['duckdb']['seconds']:.2f}x, "
+                f"incremental {incrementals['postgres']['seconds']:.1f}s / "
+                f"{incrementals['duckdb']['seconds']:.1f}s = "
+                f"{incrementals['postgres']['seconds'] / incrementals['duckdb']['seconds']:.2f}x"
+            )
+        if engines == ["postgres"]:
+            return
 
         admin(url, "rate-limit", {"max_requests_per_10s": 40})
         limited = measure(url, "full", work / "limited.duckdb", only="deals", rate_limit=40)
@@ -213,6 +282,7 @@ if __name__ == "__main__":
         parser.add_argument("what", choices=["floor", "full", "incremental"])
         parser.add_argument("--url", required=True)
         parser.add_argument("--db")
+        parser.add_argument("--postgres-url")
         parser.add_argument("--only")
         parser.add_argument("--rate-limit", type=int)
         child(parser.parse_args())

@@ -19,6 +19,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from .checks import prepare_validation
 from .run_folders import keep_newest_folders
 from .settings import load_settings
+from .warehouse import RAW
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 
@@ -82,11 +83,12 @@ def parse_manifest(crm: str) -> DbtProject:
 
 
 class CrmKpiTranslator(DagsterDbtTranslator):
-    """Keys by layer, so sources line up with the sync's raw/<table> assets."""
+    """Keys by layer, so sources line up with the sync's raw/<table> assets (every source is a
+    raw table, whatever the warehouse's schema prefix)."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
-            return AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+            return AssetKey([RAW, dbt_resource_props["name"]])
         return AssetKey([_layer(dbt_resource_props), dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:

@@ -1,9 +1,10 @@
 """The Dagster code location: assembles assets, checks, jobs, schedules and sensors for the CRM
 that CRM_KPI_CRM selects."""
 
+import warnings
 from functools import cache
 
-from dagster import Definitions, in_process_executor
+from dagster import AssetChecksDefinition, BetaWarning, Definitions, in_process_executor
 
 from .checks import quality_checks
 from .crm_sources import CRM_SOURCES
@@ -11,6 +12,7 @@ from .dbt_assets import dbt_cli, kpi_models_for
 from .ownership import with_owners
 from .publish import published_kpi_file
 from .report_asset import kpi_report
+from .run_lock import LOCK_RESOURCE, WarehouseLock, holds_the_warehouse
 from .schedules import (
     crm_kpi_full_refresh,
     crm_kpi_run,
@@ -28,18 +30,36 @@ def build_definitions(crm: str) -> Definitions:
     """Everything Dagster runs for `crm` (hubspot or salesforce)."""
     source = CRM_SOURCES[crm]
     freshness_checks, freshness_sensor = raw_freshness(source)
+    warehouse = load_settings().warehouse
+    assets = [
+        crm_sync_asset(source, warehouse),
+        kpi_models_for(crm),
+        published_kpi_file,
+        kpi_report,
+    ]
+    # Every step that reads or writes the warehouse holds its lock for the whole run (see
+    # run_lock.py); the freshness checks only read Dagster's event log.
     return Definitions(
-        assets=with_owners(
-            [crm_sync_asset(source), kpi_models_for(crm), published_kpi_file, kpi_report]
-        ),
-        asset_checks=[*quality_checks, *freshness_checks],
+        assets=[a.with_hooks({holds_the_warehouse}) for a in with_owners(assets)],
+        asset_checks=[*_holding_the_lock(quality_checks), *freshness_checks],
         jobs=[crm_kpi_run, crm_kpi_full_refresh, crm_kpi_sync],
         schedules=[hourly_kpi_run, nightly_full_run],
         sensors=[freshness_sensor],
-        resources={"dbt": dbt_cli},
+        resources={"dbt": dbt_cli, LOCK_RESOURCE: WarehouseLock()},
         # DuckDB takes one writer process at a time: run steps one after another in one process.
         executor=in_process_executor,
     )
+
+
+def _holding_the_lock(checks: list[AssetChecksDefinition]) -> list[AssetChecksDefinition]:
+    # with_hooks returns a plain AssetsDefinition; Dagster would convert it back at every load,
+    # warning that the conversion passes a beta parameter (execution_type). Convert it once.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BetaWarning)
+        return [
+            AssetChecksDefinition(**c.with_hooks({holds_the_warehouse}).get_attributes_dict())
+            for c in checks
+        ]
 
 
 defs = build_definitions(load_settings().crm)

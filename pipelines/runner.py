@@ -2,16 +2,17 @@
 
 import contextlib
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from dagster import DagsterInstance, ExecuteInProcessResult
+from dagster import DagsterEventType, DagsterInstance, ExecuteInProcessResult
 
 from .check_outcomes import CheckOutcomes
 from .crm_http import CrmAuthError, CrmError
 from .crm_sources import crm_source
 from .exit_codes import ExitCode
-from .publish import PUBLISHED_KPIS
+from .publish import PUBLISHED_KPIS, PublishedFileError
 from .settings import ConfigError, Settings
 from .status import record_run
 from .sync_assets import SYNC_STEP
@@ -51,6 +52,8 @@ def run_pipeline(
     Args:
         full_refresh: fetch every record again instead of what changed since the last sync.
         sync_only: stop after the raw layer (`crm-kpi sync`).
+        instance: where Dagster records the run; by default DAGSTER_HOME's instance when that
+            variable is set (the UI and the daemon show the run), else a throwaway one.
     """
     try:
         verify_crm_access(settings)
@@ -58,7 +61,60 @@ def run_pipeline(
         return RunOutcome(ExitCode.BAD_CONFIGURATION, str(exc))
     except CrmError as exc:
         return RunOutcome(ExitCode.RUN_FAILED, f"cannot read the CRM: {exc}")
+    if instance is not None:
+        return _run_job(settings, full_refresh, sync_only, instance)
+    try:
+        opened = open_instance()
+    except InstanceError as exc:
+        return RunOutcome(exc.exit_code, str(exc))
+    with opened:
+        return _run_job(settings, full_refresh, sync_only, opened)
 
+
+RECYCLE_SECONDS = 3600  # dagster-webserver's default
+MAX_OVERFLOW = 10  # connections beyond the kept one, for the sync's threads logging at once
+
+
+class InstanceError(Exception):
+    def __init__(self, message: str, exit_code: ExitCode):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def open_instance() -> DagsterInstance:
+    """DAGSTER_HOME's instance (its dagster.yaml: Postgres storage for a service) when the
+    variable is set, so that the UI shows the run; else a throwaway one, as `dagster dev` would
+    not know the run anyway."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return DagsterInstance.ephemeral()
+    try:
+        instance = DagsterInstance.get()
+    except Exception as exc:
+        # Storage that does not answer is like a CRM that does not: the run failed (1); a
+        # DAGSTER_HOME that is no directory or a dagster.yaml that does not parse is configuration.
+        import sqlalchemy.exc
+
+        unreachable = isinstance(exc, sqlalchemy.exc.OperationalError) or (
+            type(exc).__name__ == "DagsterPostgresException"
+        )
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise InstanceError(
+            f"cannot open the Dagster instance of DAGSTER_HOME={home}: {detail[:300]}",
+            ExitCode.RUN_FAILED if unreachable else ExitCode.BAD_CONFIGURATION,
+        ) from None
+    # Postgres storage opens a connection per event by default (~450 events a run): that made a
+    # demo run 35 s instead of 22. The webserver's pooling, one connection kept for the run
+    # (more while threads log at once), brings it back to the ephemeral instance's time.
+    instance.optimize_for_webserver(
+        statement_timeout=0, pool_recycle=RECYCLE_SECONDS, max_overflow=MAX_OVERFLOW
+    )
+    return instance
+
+
+def _run_job(
+    settings: Settings, full_refresh: bool, sync_only: bool, instance: DagsterInstance
+) -> RunOutcome:
     # Loading dbt's manifest takes a moment: only when running.
     from .definitions import build_definitions
 
@@ -70,7 +126,7 @@ def run_pipeline(
     started_at = datetime.now(UTC)
     with settings.run_log_path.open("w") as run_log, contextlib.redirect_stdout(run_log):
         result = job.execute_in_process(
-            instance=instance or DagsterInstance.ephemeral(),
+            instance=instance,
             raise_on_error=False,
             run_config={
                 "loggers": {"console": {"config": {"log_level": "WARNING"}}},
@@ -118,10 +174,20 @@ def interpret(result: ExecuteInProcessResult, expect_publication: bool = True) -
         )
         return outcome
     failures = [_root_cause(e.step_failure_data.error) for e in result.get_step_failure_events()]
+    if not failures:
+        # Before any step: a resource that could not start (the warehouse lock, held too long).
+        failures = [
+            _root_cause(e.engine_event_data.error)
+            for e in result.all_events
+            if e.event_type == DagsterEventType.RESOURCE_INIT_FAILURE and e.engine_event_data.error
+        ]
     user_errors = (CrmAuthError.__name__, ConfigError.__name__)
     auth = [message for cls_name, message in failures if cls_name in user_errors]
+    unfiled = [m for cls_name, m in failures if cls_name == PublishedFileError.__name__]
     if auth:
         outcome.exit_code, outcome.reason = ExitCode.BAD_CONFIGURATION, auth[0]
+    elif unfiled:  # Postgres holds the publication; only its kpi.duckdb copy is missing
+        outcome.exit_code, outcome.reason = ExitCode.RUN_FAILED, unfiled[0]
     else:
         outcome.exit_code = ExitCode.RUN_FAILED
         outcome.reason = "run failed, nothing published: " + (

@@ -21,7 +21,13 @@ from .checks import prepare_validation
 from .crm_sources import CrmSource
 from .progress import sync_progress
 from .settings import load_settings
-from .warehouse import claim_for_crm, connect_warehouse, load_quotas, record_crm_counts
+from .warehouse import (
+    QUOTAS_TABLE,
+    claim_for_crm,
+    connect_warehouse,
+    load_quotas,
+    record_crm_counts,
+)
 
 RAW_GROUP = "raw"
 SYNC_STEP = "crm_sync"
@@ -52,6 +58,15 @@ def crm_sync_asset(crm: CrmSource, warehouse: str = "duckdb"):
                 skippable=True,
             )
             for name in crm.objects
+        ]
+        + [
+            AssetSpec(
+                raw_asset_key(QUOTAS_TABLE),
+                description="The quotas file (CRM_KPI_QUOTAS) as dbt reads it: owner_email, "
+                "quarter, quota_amount, text as written; no rows without a file.",
+                group_name=RAW_GROUP,
+                kinds={"csv", warehouse},
+            )
         ],
         can_subset=True,
         name=SYNC_STEP,
@@ -63,12 +78,17 @@ def crm_sync_asset(crm: CrmSource, warehouse: str = "duckdb"):
         synced_at = datetime.now(UTC)
         with connect_warehouse(settings) as wh, sync_progress(context.log) as progress:
             claim_for_crm(wh, crm.name)
-            load_quotas(wh, settings.quotas)
+            # Always: dbt reads the table whichever raw assets a run selects.
+            quotas = load_quotas(wh, settings.quotas)
             results, crm_counts = crm.sync(
                 settings, wh, selected, synced_at, config.full_refresh, progress
             )
             # What the CRM itself counts, for the crm_reconciliation check.
             record_crm_counts(wh, crm_counts, synced_at)
+        if raw_asset_key(QUOTAS_TABLE) in context.selected_asset_keys:
+            yield MaterializeResult(
+                asset_key=raw_asset_key(QUOTAS_TABLE), metadata={"quotas": quotas}
+            )
         for result in results:
             yield MaterializeResult(
                 asset_key=raw_asset_key(result.object_name),

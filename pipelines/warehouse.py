@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 RAW = "raw"
+QUOTAS_TABLE = "quotas"  # the quotas file, loaded by the sync step
 # Which CRM the raw layer holds: one per warehouse, so two CRMs' records never mix.
 CRM_TABLE_NAME = "_crm"
 
@@ -374,7 +375,7 @@ def load_quotas(wh: Warehouse, path: Path | None) -> int:
             reader = csv.DictReader(file)
             reader.fieldnames = [name.strip().lower() for name in reader.fieldnames or []]
             rows = [(r["owner_email"], r["quarter"], r["quota_amount"]) for r in reader]
-    table = f"{wh.raw}.quotas"
+    table = f"{wh.raw}.{QUOTAS_TABLE}"
     wh.execute(f"create schema if not exists {wh.raw}")
     with wh.transaction():
         wh.execute(
@@ -427,8 +428,14 @@ def check_crm(settings: Settings) -> None:
         where = str(settings.warehouse_path.parent)
     else:
         where = f"Postgres schema {settings.schema_prefix}{RAW}"
-    with connect_warehouse(settings, read_only=True) as wh:
-        _refuse_other_crm(wh, settings.crm, where)
+    try:
+        with connect_warehouse(settings, read_only=True) as wh:
+            _refuse_other_crm(wh, settings.crm, where)
+    except duckdb.IOException:
+        # A run is writing the file (DuckDB lets no other process open it): the run this check
+        # precedes waits for that one (run_lock.py) and checks again when it claims the raw
+        # layer (claim_for_crm).
+        return
 
 
 def claim_for_crm(wh: Warehouse, crm: str) -> None:

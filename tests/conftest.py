@@ -47,6 +47,25 @@ def demo_crm():
         yield crm
 
 
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway Postgres server for the session (tests/postgres_cluster.py): its superuser's
+    URL (the password has special characters, percent-encoded). Create a database of your own."""
+    import shutil
+    import tempfile
+
+    from . import postgres_cluster
+
+    # Not under pytest's base directory: as root, the server runs as the postgres user, who
+    # cannot enter root's 0700 /tmp/pytest-of-root.
+    directory = Path(tempfile.mkdtemp(prefix="crm-kpi-postgres-"))
+    try:
+        yield postgres_cluster.start(directory, postgres_cluster.free_port())
+    finally:
+        postgres_cluster.stop(directory)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @pytest.fixture
 def fresh_crm():
     """A small demo CRM of the test's own, free to change and to break."""
