@@ -39,7 +39,7 @@ from raw_layer import generate_raw, write_quotas
 from sync_bench import TOKEN, serve_demo_crm
 
 from pipelines.hubspot.objects import CRM_OBJECTS
-from pipelines.warehouse import connect, ensure_crm_counts_table, ensure_raw_schema
+from pipelines.warehouse import connect, ensure_crm_counts_table, ensure_raw_schema, load_quotas
 
 TIMEZONE = "America/New_York"
 # The run's steps that are not quality checks.
@@ -120,6 +120,7 @@ def main() -> int:
         with connect(data_dir / "warehouse.duckdb") as con:
             generate_raw(con, args.deals, args.activities, version=0, loaded_at=datetime.now(UTC))
             record_sync(con)
+            load_quotas(con, Path(env["CRM_KPI_QUOTAS"]))  # dbt reads them from raw.quotas
         print(
             f"raw layer: {args.deals:,} deals, {args.activities:,} activities generated in "
             f"{time.perf_counter() - started:.0f} s ({size_gib(data_dir):.2f} GiB)"

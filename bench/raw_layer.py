@@ -3,7 +3,8 @@
 DuckDB SQL generates JSON records of the shape the sync stores (deals with stage history, calls,
 emails, meetings and tasks with their deal associations, owners in teams, the pipelines) and a
 day of changes to them, without a CRM: a sync of 10 million activities would take hours against
-HubSpot's rate limits. Used by dbt_build.py and checks_bench.py.
+HubSpot's rate limits. Used by dbt_build.py (which copies it into Postgres too: pg_side.py)
+and checks_bench.py.
 """
 
 import json

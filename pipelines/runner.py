@@ -144,7 +144,7 @@ def interpret(result: ExecuteInProcessResult, expect_publication: bool = True) -
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         metadata = {k: v.value for k, v in materialization.metadata.items()}
-        if materialization.asset_key.path[0] == "raw":
+        if materialization.asset_key.path[0] == "raw" and "records" in metadata:  # not quotas
             name = materialization.asset_key.path[-1]
             records[name], fetched[name] = metadata["records"], metadata["fetched"]
             modes[name] = metadata["mode"]
