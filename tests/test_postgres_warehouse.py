@@ -476,3 +476,18 @@ def test_kill_9_of_a_sync_writing_postgres_loses_and_duplicates_nothing(
             assert len(rows) == len({r[0] for r in rows}), f"{name}: a record stored twice"
             stored[name] = {r[0]: (r[1], r[2]) for r in rows}
     assert stored == crm_versions(fresh_crm)
+
+
+def test_kpi_duckdb_that_cannot_be_written_says_postgres_holds_the_publication(runs, tmp_path):
+    from pipelines.publish import PublishedFileError, write_published_file_from
+    from pipelines.warehouse import PostgresWarehouse
+
+    blocked = tmp_path / "kpi.duckdb"
+    blocked.mkdir()  # a directory where the file goes: the rename into place fails
+    wh = PostgresWarehouse(runs.hubspot_url, "crm_kpi_")
+    try:
+        with pytest.raises(PublishedFileError, match="published to Postgres schema kpi, but"):
+            write_published_file_from(wh, "kpi", blocked)
+    finally:
+        wh.close()
+    assert blocked.is_dir() and not list(tmp_path.glob(".kpi.duckdb.*"))  # nothing left behind

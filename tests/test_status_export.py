@@ -103,3 +103,14 @@ def test_status_answers_while_a_run_holds_the_warehouse(published_run, tmp_path)
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_status_answers_when_the_postgres_warehouse_does_not(tmp_path):
+    env = clean_env(tmp_path) | {
+        "CRM_KPI_WAREHOUSE": "postgres",
+        "CRM_KPI_POSTGRES_URL": "postgresql://crm_kpi:not-the-password@127.0.0.1:1/kpis",
+    }
+    done = crm_kpi("status", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "the warehouse did not answer: cannot connect to Postgres" in done.stdout
+    assert "not-the-password" not in done.stdout + done.stderr
