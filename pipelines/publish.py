@@ -38,7 +38,7 @@ from dagster import (
 from .check_outcomes import CheckOutcomes
 from .dbt_assets import kpi_models_for
 from .settings import load_settings
-from .warehouse import PostgresWarehouse, Warehouse, connect, connect_warehouse
+from .warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse, connect, connect_warehouse
 
 MARTS_SCHEMA = "marts"
 QUALITY_SCHEMA = "quality"
@@ -85,10 +85,10 @@ def publish_marts(
     """
     checks = checks or CheckOutcomes()
 
-    def fill(con: duckdb.DuckDBPyConnection) -> None:
+    def fill(con: DuckDBWarehouse) -> None:
         con.execute("attach $path as warehouse (read_only)", {"path": str(warehouse_path)})
         tables = _to_publish(
-            _tables(con, "warehouse", MARTS_SCHEMA), f"{MARTS_SCHEMA} of {warehouse_path}"
+            con.tables_in(MARTS_SCHEMA, "warehouse"), f"{MARTS_SCHEMA} of {warehouse_path}"
         )
         for table in tables:
             con.execute(
@@ -97,7 +97,7 @@ def publish_marts(
         con.execute(f"create table main.{PUBLICATION_TABLE} ({PUBLICATION_COLUMNS})")
         if published_path.exists():
             con.execute("attach $path as previous (read_only)", {"path": str(published_path)})
-            if PUBLICATION_TABLE in _tables(con, "previous", "main"):
+            if PUBLICATION_TABLE in con.tables_in("main", "previous"):
                 con.execute(
                     f"insert into main.{PUBLICATION_TABLE} by name "
                     f"select * from previous.main.{PUBLICATION_TABLE}"
@@ -161,7 +161,7 @@ def write_published_file_from(wh: PostgresWarehouse, schema: str, published_path
     """kpi.duckdb as a copy of the committed Postgres publication (its kpi_publication too)."""
     wh.execute("set timezone = 'UTC'")
 
-    def fill(con: duckdb.DuckDBPyConnection) -> None:
+    def fill(con: DuckDBWarehouse) -> None:
         with tempfile.TemporaryDirectory() as scratch:
             for table in sorted(wh.tables_in(schema)):
                 path = Path(scratch) / f"{table}.csv"
@@ -189,17 +189,17 @@ def write_published_file_from(wh: PostgresWarehouse, schema: str, published_path
 
 
 def _write_published_file(
-    published_path: Path, fill: Callable[[duckdb.DuckDBPyConnection], None]
+    published_path: Path, fill: Callable[[DuckDBWarehouse], None]
 ) -> dict[str, int]:
     """A new DuckDB file that `fill` fills, renamed over `published_path` once complete."""
     published_path.parent.mkdir(parents=True, exist_ok=True)
     staging_path = published_path.with_name(f".{published_path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with connect(staging_path) as wh:
-            fill(wh.con)
+            fill(wh)
             rows = {
                 table: wh.execute(f'select count(*) from main."{table}"').fetchone()[0]
-                for table in sorted(_tables(wh.con, None, "main"))
+                for table in sorted(wh.tables_in("main"))
             }
             wh.execute("checkpoint")
         _fsync(staging_path)
@@ -208,17 +208,6 @@ def _write_published_file(
     finally:
         staging_path.unlink(missing_ok=True)
     return rows
-
-
-def _tables(con, database: str | None, schema: str) -> set[str]:
-    catalog = "" if database is None else f"and table_catalog = '{database}'"
-    return {
-        name
-        for (name,) in con.execute(
-            "select table_name from information_schema.tables "
-            f"where table_schema = '{schema}' and table_type = 'BASE TABLE' {catalog}"
-        ).fetchall()
-    }
 
 
 def _to_publish(tables: set[str], where: str) -> list[str]:

@@ -73,9 +73,11 @@ class Warehouse:
     def crm_counts_table(self) -> str:
         return f"{self.raw}._crm_counts"
 
-    def execute(self, sql: str, params: dict[str, Any] | None = None): ...
+    def execute(self, sql: str, params: dict[str, Any] | None = None):
+        raise NotImplementedError
 
-    def df(self, sql: str) -> "pd.DataFrame": ...
+    def df(self, sql: str) -> "pd.DataFrame":
+        raise NotImplementedError
 
     @contextmanager
     def transaction(self):
@@ -91,13 +93,15 @@ class Warehouse:
         """The tables of a working schema (its unprefixed name), views excluded."""
         return self.tables_in(self.schema(schema))
 
-    def tables_in(self, schema: str) -> set[str]:
+    def tables_in(self, schema: str, database: str | None = None) -> set[str]:
+        """The tables of `schema` (its full name); in DuckDB, of an attached `database` too."""
+        in_database = "" if database is None else " and table_catalog = $database"
         return {
             name
             for (name,) in self.execute(
                 "select table_name from information_schema.tables "
-                "where table_schema = $schema and table_type = 'BASE TABLE'",
-                {"schema": schema},
+                f"where table_schema = $schema and table_type = 'BASE TABLE'{in_database}",
+                {"schema": schema} | ({} if database is None else {"database": database}),
             ).fetchall()
         }
 
@@ -126,7 +130,8 @@ class Warehouse:
         that `shape` (raw_sync.RecordShape) says where to find."""
         raise NotImplementedError
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        raise NotImplementedError
 
 
 class DuckDBWarehouse(Warehouse):

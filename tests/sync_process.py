@@ -3,14 +3,45 @@ runs inside Dagster's step (the same clients, budget and sync), without the five
 Dagster's imports. Reads the settings from the environment, as the CLI does.
 
     python tests/sync_process.py
+
+`kill_mid_sync` runs a sync (this one, or the CLI's) and kills it with SIGKILL part way.
 """
 
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pipelines.crm_sources import crm_source
 from pipelines.raw_sync import SyncProgress
 from pipelines.settings import load_settings
 from pipelines.warehouse import claim_for_crm, connect_warehouse
+
+
+def kill_mid_sync(
+    crm, args: list[str], env: dict[str, str], cwd: Path, after_requests: int, delay: float = 0.01
+) -> None:
+    """Run `python args` and kill -9 it once the demo CRM `crm` has answered `after_requests`
+    requests (each delayed by `delay` s, slow enough to aim at)."""
+    crm.clear_requests()
+    crm.inject_faults(kind="delay", delay=delay, count=100_000)
+    sync = subprocess.Popen(
+        [sys.executable, *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while len(crm.requests) < after_requests and sync.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    sync.send_signal(signal.SIGKILL)
+    assert sync.wait() == -signal.SIGKILL, "the sync ended before the kill: aim earlier"
+    crm.clear_faults()
+
 
 if __name__ == "__main__":
     settings = load_settings()

@@ -13,7 +13,6 @@ Salesforce org, all with CRM_KPI_AS_OF at the store's clock, in a throwaway Post
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -36,6 +35,7 @@ from pipelines.settings import load_settings
 from . import postgres_cluster
 from .conftest import TOKEN
 from .kpi_oracle import rep_weekly
+from .sync_process import kill_mid_sync
 from .test_pipeline import assert_rep_weekly_published
 from .test_salesforce_pipeline import (
     CONFIG_PREFIXES,
@@ -454,18 +454,10 @@ def test_kill_9_of_a_sync_writing_postgres_loses_and_duplicates_nothing(
         "PYTHONPATH": str(ROOT),
         **on_postgres(url),
     }
-    command = [sys.executable, str(ROOT / "tests" / "sync_process.py")]
-    fresh_crm.inject_faults(kind="delay", delay=0.01, count=100_000)  # slow enough to aim at
-    sync = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while len(fresh_crm.requests) < kill_after_requests and sync.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    sync.send_signal(signal.SIGKILL)
-    assert sync.wait() == -signal.SIGKILL, "the sync ended before the kill: aim earlier"
-    fresh_crm.clear_faults()
+    command = [str(ROOT / "tests" / "sync_process.py")]
+    kill_mid_sync(fresh_crm, command, env, tmp_path, kill_after_requests)
 
-    subprocess.run(command, env=env, cwd=tmp_path, check=True, timeout=120)
+    subprocess.run([sys.executable, *command], env=env, cwd=tmp_path, check=True, timeout=120)
 
     with psycopg2.connect(url) as con:
         cursor = con.cursor()

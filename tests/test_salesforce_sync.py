@@ -4,10 +4,6 @@ a single-currency org, and kill -9 mid-sync."""
 
 import logging
 import os
-import signal
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +19,7 @@ from pipelines.salesforce.sync import count_live_records, sync_salesforce
 from pipelines.warehouse import claim_for_crm, connect
 
 from .conftest import DEMO_NOW
+from .sync_process import kill_mid_sync
 
 LOOKBACK = timedelta(minutes=15)
 SECRET = "sf-secret-8d2e71"  # distinctive, so tests can search for leaks of it
@@ -263,22 +260,7 @@ def test_kill_9_mid_salesforce_sync_loses_and_duplicates_nothing(
     # Full this time, so the kill can land inside a long object.
     with connect(db) as con:
         con.execute("delete from raw._sync_state where object_name = 'tasks'")
-    org.clear_requests()
-    org.inject_faults(kind="delay", delay=0.02, count=100_000)  # slow enough to aim at
-    sync = subprocess.Popen(
-        [sys.executable, str(SYNC_PROCESS)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while len(org.requests) < kill_after_requests and sync.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-    sync.send_signal(signal.SIGKILL)
-    assert sync.wait() == -signal.SIGKILL, "the sync ended before the kill: aim earlier"
-    org.clear_faults()
+    kill_mid_sync(org, [str(SYNC_PROCESS)], env, tmp_path, kill_after_requests, delay=0.02)
 
     sync_into(db, org)
 

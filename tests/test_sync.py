@@ -3,10 +3,6 @@ faults (429 storms, 5xx, broken bodies, kill -9) lose and duplicate nothing."""
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +16,7 @@ from pipelines.hubspot.sync import sync_crm
 from pipelines.warehouse import connect
 
 from .conftest import TOKEN
+from .sync_process import kill_mid_sync
 
 
 def sync_into(db, crm, full_refresh=False, extra_properties=None, **client_options):
@@ -221,22 +218,8 @@ def test_kill_9_mid_sync_loses_and_duplicates_nothing(
     if incremental:
         sync_into(db, fresh_crm)
         simulate_day(fresh_crm.crm, change_share=0.2)
-    fresh_crm.clear_requests()
-    fresh_crm.inject_faults(kind="delay", delay=0.01, count=100_000)  # slow enough to aim at
-    sync = subprocess.Popen(
-        [sys.executable, *command],
-        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while len(fresh_crm.requests) < kill_after_requests and sync.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    sync.send_signal(signal.SIGKILL)
-    assert sync.wait() == -signal.SIGKILL, "the sync ended before the kill: aim earlier"
-    fresh_crm.clear_faults()
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    kill_mid_sync(fresh_crm, command, env, tmp_path, kill_after_requests)
 
     sync_into(db, fresh_crm)
 
