@@ -8,15 +8,15 @@ does not materialize anything downstream, so nothing is published. "warning" exp
 warn.
 
 GX's SQL datasource returns empty results on DuckDB (it fetches after the connection closed), so
-the rows are pulled from the warehouse (DuckDB or Postgres, in SQL both take) into a DataFrame
-and validated with GX's pandas engine. What is
-pulled is bounded: a suite over a table that grows with the CRM (raw records, staging, the
-quarantine list) validates an aggregate that the warehouse computes where the data lies (a quality
-model's counts of nulls, duplicates, live records, shares), one row per table or object, so a
-check reads as many bytes at 10 million records as at 10 thousand. Only the marts, whose rows
-are already aggregates (a rep's week, a stage's quarter), are validated row by row, so that a
-failure names the rows. (Sampling was the other way to bound memory; it would let a single bad
-record through, and counting is what DuckDB does fastest.)
+the rows are pulled from the warehouse (DuckDB, Postgres or Spark, in SQL all three take) into a
+DataFrame and validated with GX's pandas engine. What is pulled is bounded: a suite over a table
+that grows with the CRM (raw records, staging, the quarantine list) validates an aggregate that
+the warehouse computes where the data lies (a quality model's counts of nulls, duplicates, live
+records, shares), one row per table or object, so a check reads as many bytes at 10 million
+records as at 10 thousand. Only the marts, whose rows are already aggregates (a rep's week, a
+stage's quarter), are validated row by row, so that a failure names the rows. (Sampling was the
+other way to bound memory; it would let a single bad record through, and counting is what DuckDB
+does fastest.)
 
 Values that depend on configuration reach a suite as GX suite parameters in an expectation
 (`{"$PARAMETER": "max_quarantine_share"}`), from `check_parameters`. The row counts of the
@@ -50,7 +50,7 @@ EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "expectations"
 # Tables whose row count may rightly fall to nothing: an empty quarantine list is good news.
 ROW_COUNT_DROP_EXEMPT = ("kpi_data_issues",)
 # A suite's own query adds a column or two to a table; computing more is a quality model's job.
-MAX_QUERY_LENGTH = 130
+MAX_QUERY_LENGTH = 140
 PUBLICATION_ROW_COUNTS = "select * from publication_row_counts"
 # The working schemas a suite's query may name; on Postgres their names carry a prefix.
 SCHEMA_NAME = re.compile(r"\b(raw|staging|crm|intermediate|marts|quality)\.")
@@ -103,6 +103,7 @@ def fetch_rows(wh: Warehouse, suite: Suite, published_path: Path | None = None) 
     """The rows `suite` validates, computed by the warehouse on the open connection `wh`."""
     if suite.query == PUBLICATION_ROW_COUNTS:
         return publication_row_counts(wh, published_path)
+    wh.use_utc()  # a suite's dates of instants are UTC dates, on every engine
     return wh.df(SCHEMA_NAME.sub(lambda m: f"{wh.schema(m[1])}.", suite.query))
 
 
@@ -134,7 +135,9 @@ def publication_row_counts(wh: Warehouse, published_path: Path | None) -> pd.Dat
 
 def _row_counts(wh: Warehouse, schema: str) -> dict[str, int]:
     return {
-        name: wh.execute(f'select count(*) from {wh.schema(schema)}."{name}"').fetchall()[0][0]
+        name: wh.execute(f"select count(*) from {wh.schema(schema)}.{wh.quote(name)}").fetchall()[
+            0
+        ][0]
         for name in wh.tables(schema)
     }
 

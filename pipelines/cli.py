@@ -353,7 +353,7 @@ def _summarize(outcome, settings: Settings, seconds: float, published: bool = Tr
     result = outcome.dagster_result
     materialized = set()
     if outcome.records:
-        print(f"synced into {settings.warehouse_path}:")
+        print(f"synced into {settings.raw_layer}:")
     for name, stored in outcome.records.items():
         mode, fetched = outcome.modes[name], outcome.fetched[name]
         print(f"  {name:<20}{mode:<12} {fetched:>9,} fetched {stored:>10,} stored")

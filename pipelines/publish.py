@@ -14,15 +14,21 @@ open neither fail the publication nor make it wait (only DDL does: a new or resh
 bounded by LOCK_TIMEOUT). kpi.duckdb is then written from the committed publication, for the
 report, the exports and file readers.
 
+On Spark: copy every mart into a table of this publication's, then repoint each view of the
+published database (`kpi`) at its copy, kpi_publication last (publish_to_spark says what a
+reader can see meanwhile). kpi.duckdb is then written from the views.
+
 Every publication appends its trust stamp to `kpi_publication`: when, which CRM state the KPIs
 reflect, which run, how its checks went and how many records were quarantined.
 """
 
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -38,7 +44,15 @@ from dagster import (
 from .check_outcomes import CheckOutcomes
 from .dbt_assets import kpi_models_for
 from .settings import load_settings
-from .warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse, connect, connect_warehouse
+from .warehouse import (
+    DuckDBWarehouse,
+    PostgresWarehouse,
+    SparkWarehouse,
+    Warehouse,
+    connect,
+    connect_warehouse,
+    fsync,
+)
 
 MARTS_SCHEMA = "marts"
 QUALITY_SCHEMA = "quality"
@@ -104,7 +118,13 @@ def publish_marts(
                 )
             con.execute("detach previous")
         _append_publication(
-            con.execute, "main", "warehouse.marts", "warehouse.raw", run_id, checks, tables
+            con.execute,
+            f"main.{PUBLICATION_TABLE}",
+            "warehouse.marts",
+            "warehouse.raw",
+            run_id,
+            checks,
+            tables,
         )
         con.execute("detach warehouse")
 
@@ -147,7 +167,9 @@ def publish_to_postgres(
         wh.execute(
             f"create table if not exists {schema}.{PUBLICATION_TABLE} ({PUBLICATION_COLUMNS})"
         )
-        _append_publication(wh.execute, schema, marts, wh.raw, run_id, checks, tables)
+        _append_publication(
+            wh.execute, f"{schema}.{PUBLICATION_TABLE}", marts, wh.raw, run_id, checks, tables
+        )
         if reader_role:
             wh.execute(f"grant usage on schema {schema} to {reader_role}")
             wh.execute(f"grant select on all tables in schema {schema} to {reader_role}")
@@ -157,35 +179,164 @@ def publish_to_postgres(
         }
 
 
-def write_published_file_from(wh: PostgresWarehouse, schema: str, published_path: Path) -> None:
-    """kpi.duckdb as a copy of the committed Postgres publication (its kpi_publication too)."""
-    wh.execute("set timezone = 'UTC'")
+def publish_to_spark(
+    wh: SparkWarehouse,
+    database: str,
+    column_order: dict[str, list[str]],
+    run_id: str = "manual",
+    checks: CheckOutcomes | None = None,
+) -> dict[str, int]:
+    """Point each view of the published database at this publication's copy of its mart,
+    kpi_publication last. Each view switches atomically, but a Hive metastore cannot switch
+    several in one transaction: a reader may meet tables of two publications while one runs
+    (docs/operations.md), never half a table. kpi.duckdb stays the all-or-nothing one.
 
-    def fill(con: DuckDBWarehouse) -> None:
-        with tempfile.TemporaryDirectory() as scratch:
-            for table in sorted(wh.tables_in(schema)):
-                path = Path(scratch) / f"{table}.csv"
-                with path.open("w") as file:
-                    wh.con.cursor().copy_expert(
-                        f'copy (select * from {schema}."{table}") to stdout '
-                        "with (format csv, header, null '\\N')",
-                        file,
-                    )
-                types = _duckdb_types(wh, schema, table)
-                con.execute(
-                    f'create table main."{table}" as select * from read_csv($path, header = true, '
-                    "nullstr = '\\N', allow_quoted_nulls = false, auto_detect = false, "
-                    f"columns = {{{', '.join(f'{_quoted(c)}: {_quoted(t)}' for c, t in types)}}})",
-                    {"path": str(path)},
-                )
+    Args:
+        column_order: each mart's columns as its model declares them (declared_columns).
 
+    Returns:
+        Rows per published table.
+    """
+    checks = checks or CheckOutcomes()
+    marts = wh.schema(MARTS_SCHEMA)
+    wh.execute(f"create database if not exists {database}")
+    tables = _to_publish(wh.tables(MARTS_SCHEMA), f"Spark database {marts}")
+    # This publication's copies; the views of readers still on the previous copies keep them.
+    suffix = f"__p{datetime.now(UTC):%Y%m%d%H%M%S}_{uuid.uuid4().hex[:6]}"
+    for table in tables:
+        # Spark moves a partitioned table's partition columns last: publish the marts' columns
+        # in the order their models declare, as on the other engines.
+        columns = ", ".join(wh.quote(c) for c in column_order.get(table, ["*"]))
+        wh.execute(
+            f"create table {database}.{table}{suffix} using parquet "
+            f"as select {columns} from {marts}.{table}"
+        )
+    history = f"{database}.{PUBLICATION_TABLE}{suffix}"
+    columns = re.sub(r"\s+not null", "", PUBLICATION_COLUMNS)
+    columns = columns.replace("timestamptz", "timestamp").replace("varchar", "string")
+    wh.execute(f"create table {history} ({columns}) using parquet")
+    views = {row[1] for row in wh.execute(f"show views in {database}").fetchall()}
+    if PUBLICATION_TABLE in views:
+        wh.execute(f"insert into {history} select * from {database}.{PUBLICATION_TABLE}")
+    _append_publication(wh.execute, history, marts, wh.raw, run_id, checks, tables)
+    for table in [*tables, PUBLICATION_TABLE]:  # kpi_publication last
+        wh.execute(
+            f"create or replace view {database}.{table} as select * from {database}.{table}{suffix}"
+        )
+    for gone in views - set(tables) - {PUBLICATION_TABLE}:
+        wh.execute(f"drop view {database}.{gone}")
+    _drop_copies_before_the_previous(wh, database, suffix)
+    return {
+        table: wh.execute(f"select count(*) from {database}.{table}").fetchone()[0]
+        for table in [*tables, PUBLICATION_TABLE]
+    }
+
+
+def declared_columns(crm: str) -> dict[str, list[str]]:
+    """Each mart's columns in the order its model's YAML declares them: DuckDB's order (the
+    Spark tests compare the published columns)."""
+    import json
+
+    from .dbt_assets import parse_manifest
+
+    manifest = json.loads(parse_manifest(crm).manifest_path.read_text())
+    return {
+        node["name"]: list(node["columns"])
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["fqn"][1] == MARTS_SCHEMA
+    }
+
+
+def _drop_copies_before_the_previous(wh: SparkWarehouse, database: str, suffix: str) -> None:
+    """Keep this publication's copies and the previous one's (readers may be on them)."""
+    copies = [name for name in wh.tables_in(database) if "__p" in name]
+    suffixes = sorted({name[name.rindex("__p") :] for name in copies})
+    keep = set(suffixes[suffixes.index(suffix) - 1 :] if suffixes.index(suffix) else suffixes)
+    for name in copies:
+        if name[name.rindex("__p") :] not in keep:
+            wh.execute(f"drop table {database}.{name}")
+
+
+def write_published_file_from(wh: Warehouse, schema: str, published_path: Path) -> None:
+    """kpi.duckdb as a copy of the Postgres or Spark publication (its kpi_publication too)."""
+    wh.use_utc()
+    engine = "Spark database" if isinstance(wh, SparkWarehouse) else "Postgres schema"
     try:
-        _write_published_file(published_path, fill)
+        _write_published_file(
+            published_path,
+            lambda con: (
+                _copy_from_spark(wh, schema, con)
+                if isinstance(wh, SparkWarehouse)
+                else _copy_from_postgres(wh, schema, con)
+            ),
+        )
     except (OSError, duckdb.Error) as exc:
         raise PublishedFileError(
-            f"published to Postgres schema {schema}, but writing {published_path} from it "
+            f"published to {engine} {schema}, but writing {published_path} from it "
             f"failed ({exc}); the next publication writes it again"
         ) from None  # the message says why; the runner reports this error by its class
+
+
+def _copy_from_spark(wh: SparkWarehouse, database: str, con: DuckDBWarehouse) -> None:
+    import pandas as pd
+
+    views = sorted(row[1] for row in wh.execute(f"show views in {database}").fetchall())
+    for view in views:
+        described = wh.execute(f"describe {database}.{view}").fetchall()
+        types = [(c, _duckdb_type_of_spark(t)) for c, t, *_ in described if c and c[0] != "#"]
+        cursor = wh.execute(f"select * from {database}.{view}")
+        # Decimals and lists as text: DuckDB parses them exactly (a float would round).
+        rows = pd.DataFrame.from_records(
+            [tuple(str(v) if isinstance(v, Decimal) else v for v in r) for r in cursor.fetchall()],
+            columns=[c for c, _ in types],
+        )
+        casts = ", ".join(
+            f"cast({f'cast({con.quote(c)} as json)' if t.endswith('[]') else con.quote(c)} "
+            f"as {t}) as {con.quote(c)}"
+            for c, t in types
+        )
+        con.register("_rows", rows)
+        con.execute(f"create table main.{con.quote(view)} as select {casts} from _rows")
+        con.unregister("_rows")
+
+
+def _duckdb_type_of_spark(spark_type: str) -> str:
+    """A Spark SQL column type as kpi.duckdb spells it (DuckDB's marts' types)."""
+    array = re.fullmatch(r"array<(.+)>", spark_type)
+    if array:
+        return f"{_duckdb_type_of_spark(array[1])}[]"
+    simple = {
+        "string": "varchar",
+        "int": "integer",
+        "bigint": "bigint",
+        "smallint": "smallint",
+        "double": "double",
+        "float": "float",
+        "boolean": "boolean",
+        "date": "date",
+        "timestamp": "timestamptz",
+        "timestamp_ntz": "timestamp",
+    }
+    return simple.get(spark_type) or (spark_type if spark_type.startswith("decimal") else "varchar")
+
+
+def _copy_from_postgres(wh: PostgresWarehouse, schema: str, con: DuckDBWarehouse) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        for table in sorted(wh.tables_in(schema)):
+            path = Path(scratch) / f"{table}.csv"
+            with path.open("w") as file:
+                wh.con.cursor().copy_expert(
+                    f'copy (select * from {schema}."{table}") to stdout '
+                    "with (format csv, header, null '\\N')",
+                    file,
+                )
+            types = _duckdb_types(wh, schema, table)
+            con.execute(
+                f'create table main."{table}" as select * from read_csv($path, header = true, '
+                "nullstr = '\\N', allow_quoted_nulls = false, auto_detect = false, "
+                f"columns = {{{', '.join(f'{_quoted(c)}: {_quoted(t)}' for c, t in types)}}})",
+                {"path": str(path)},
+            )
 
 
 def _write_published_file(
@@ -202,9 +353,9 @@ def _write_published_file(
                 for table in sorted(wh.tables_in("main"))
             }
             wh.execute("checkpoint")
-        _fsync(staging_path)
+        fsync(staging_path)
         os.replace(staging_path, published_path)
-        _fsync(published_path.parent)
+        fsync(published_path.parent)
     finally:
         staging_path.unlink(missing_ok=True)
     return rows
@@ -217,9 +368,9 @@ def _to_publish(tables: set[str], where: str) -> list[str]:
 
 
 def _append_publication(
-    execute, schema: str, marts: str, raw: str, run_id: str, checks: CheckOutcomes, tables
+    execute, history: str, marts: str, raw: str, run_id: str, checks: CheckOutcomes, tables
 ) -> None:
-    """This publication's row of kpi_publication."""
+    """This publication's row of kpi_publication (the table `history`)."""
     quarantined = (
         "(select count(*) from (select distinct object_type, record_id "
         f"from {marts}.kpi_data_issues) as quarantined)"
@@ -230,7 +381,7 @@ def _append_publication(
     # of those is what all the numbers are at least as fresh as.
     execute(
         f"""
-        insert into {schema}.{PUBLICATION_TABLE}
+        insert into {history}
         select
             $published_at,
             (select min(synced_at) from {raw}._sync_state),
@@ -306,14 +457,6 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 @asset(
     key=PUBLISHED_KPIS,
     # The quality models too: the checks on them (reconciliation, quarantine share) must pass.
@@ -337,6 +480,12 @@ def published_kpi_file(context: AssetExecutionContext) -> MaterializeResult:
             rows = publish_to_postgres(wh, schema, settings.postgres_reader_role, run_id, checks)
             context.log.info(f"published {len(rows)} tables to Postgres schema {schema}")
             write_published_file_from(wh, schema, settings.published_path)
+    elif settings.warehouse == "spark":
+        database = settings.spark_published_database
+        with connect_warehouse(settings) as wh:
+            rows = publish_to_spark(wh, database, declared_columns(settings.crm), run_id, checks)
+            context.log.info(f"published {len(rows)} tables to Spark database {database}")
+            write_published_file_from(wh, database, settings.published_path)
     else:
         rows = publish_marts(settings.warehouse_path, settings.published_path, run_id, checks)
     with connect(settings.published_path, read_only=True) as published:
@@ -354,6 +503,11 @@ def published_kpi_file(context: AssetExecutionContext) -> MaterializeResult:
             **(
                 {"postgres_schema": settings.postgres_published_schema}
                 if settings.warehouse == "postgres"
+                else {}
+            ),
+            **(
+                {"spark_database": settings.spark_published_database}
+                if settings.warehouse == "spark"
                 else {}
             ),
             "status": checks.status,

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from .crm_http import CrmError
-from .warehouse import RAW_COLUMNS, Warehouse, ensure_raw_table
+from .warehouse import SYNC_STATE_COLUMNS, Warehouse, ensure_raw_table
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def run_tasks(
                 else:
                     task.failed = True
                     task.pages = []
-                    wh.execute(f"drop table if exists {_load_table(wh, task)}")
+                    wh.drop_load_table(_load_table(wh, task))
                     failures.append(_naming(task.name, item))
         finally:
             stop.set()
@@ -221,69 +221,28 @@ def _flush(wh: Warehouse, task: SyncTask) -> None:
 
 
 def _commit(wh: Warehouse, task: SyncTask, synced_at: datetime) -> None:
-    """Bring the staged pages into raw and advance the watermark, in one transaction."""
+    """Bring the staged pages into raw and advance the watermark: in one transaction, or where
+    the engine has none (Spark), the records first, so that a kill in between only makes the
+    next sync fetch them again."""
     name, result = task.name, task.result
-    raw_table, load_table = f"{wh.raw}.{name}", _load_table(wh, task)
-    columns = ", ".join(RAW_COLUMNS)
-    # A record can arrive twice (changed while we paged, or live and then archived): keep the
-    # newest version, and an incoming version only if it is not older than the stored one.
-    newest = f"""
-        select {columns} from (
-            select *, row_number() over (
-                partition by id order by updated_at desc nulls last, archived desc
-            ) as version
-            from {load_table}
-        ) as versions
-        where version = 1
-    """
-    (repeated,) = wh.execute(f"select count(*) - count(distinct id) from {load_table}").fetchone()
+    load_table = _load_table(wh, task)
     with wh.transaction():
-        if result.mode == "full" and not repeated and wh.renames_tables:
-            # Every record once: the load table becomes the raw table (a rename, not a copy).
-            wh.execute(f"drop table {raw_table}")
-            wh.execute(f"alter table {load_table} rename to {name}")
-        elif result.mode == "full":
-            wh.execute(f"delete from {raw_table}")
-            wh.execute(f"insert into {raw_table} ({columns}) {newest}")
-        else:
-            accepted = f"{load_table}_accepted"
-            wh.execute(f"drop table if exists {accepted}")
-            wh.execute(
-                f"""
-                create table {accepted} as
-                select incoming.*
-                from ({newest}) as incoming
-                left join {raw_table} as stored on stored.id = incoming.id
-                where stored.id is null or incoming.updated_at >= stored.updated_at
-                """
-            )
-            wh.execute(f"delete from {raw_table} where id in (select id from {accepted})")
-            wh.execute(f"insert into {raw_table} ({columns}) select {columns} from {accepted}")
-            wh.execute(f"drop table {accepted}")
-        result.records, result.archived_records = wh.execute(
-            f"select count(*), count(*) filter (where archived) from {raw_table}"
-        ).fetchone()
-        wh.execute(
-            f"""
-            insert into {wh.sync_state_table}
-            values ($name, $synced_at, $watermark, $mode, $records, $archived)
-            on conflict (object_name) do update set
-                synced_at = excluded.synced_at,
-                watermark = excluded.watermark,
-                mode = excluded.mode,
-                records = excluded.records,
-                archived_records = excluded.archived_records
-            """,
+        result.records, result.archived_records = wh.merge_load(
+            name, load_table, result.mode, synced_at
+        )
+        wh.upsert(
+            "_sync_state",
+            SYNC_STATE_COLUMNS,
             {
-                "name": name,
+                "object_name": name,
                 "synced_at": synced_at,
                 "watermark": task.watermark,
                 "mode": result.mode,
                 "records": result.records,
-                "archived": result.archived_records,
+                "archived_records": result.archived_records,
             },
         )
-        wh.execute(f"drop table if exists {load_table}")
+        wh.drop_load_table(load_table)
     log.info(
         "%s: %s sync, %d fetched in %d pages, %d in raw (%d archived)",
         name,

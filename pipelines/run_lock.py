@@ -6,9 +6,22 @@ publication. Every asset and quality check of the code location requires the `wa
 resource (definitions.py). With the in-process executor a run initializes its resources once,
 before its first step, and tears them down after its last: the lock is held for the whole run.
 
+With an executor whose steps run in other processes (CRM_KPI_EXECUTOR=celery), each step
+initializes the resources it needs itself, so the resource alone would hold the warehouse
+step by step, and another run could build between this run's checks and its publication. So
+the executor is wrapped (HoldingTheWarehouse): the run's own process, which orchestrates the
+steps, holds the warehouse from before its first step to after its last, and a step that finds
+the warehouse held by its own run goes ahead without taking it (the lock names its holder's
+run id). Two steps of one run may then run at once; Dagster orders those that depend on each
+other (publication waits for every blocking check). The service's run queue
+(docs/service/dagster.yaml, max_concurrent_runs 1) keeps a second run from even starting to
+wait; the lock is what guarantees it, for runs from anywhere.
+
 - CRM_KPI_WAREHOUSE=duckdb: an exclusive flock on `.run.lock` in the data directory; the holder
   writes its run id (job, pid, host, since when) into the file, and the kernel frees the lock
   when the holding process dies.
+- CRM_KPI_WAREHOUSE=spark: the same flock, on `.run.lock` in the raw files' folder
+  (CRM_KPI_SPARK_RAW_DIR), which every writer of that warehouse shares.
 - CRM_KPI_WAREHOUSE=postgres: a session advisory lock on a connection of its own to
   CRM_KPI_POSTGRES_URL, keyed by the schema prefix (one warehouse per prefix); the holder's run
   id is the connection's application_name (`pg_stat_activity`), and Postgres frees the lock
@@ -29,7 +42,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dagster import ConfigurableResource, InitResourceContext, success_hook
+from dagster import ConfigurableResource, Executor, InitResourceContext, success_hook
 
 from .settings import Settings, load_settings
 
@@ -89,10 +102,18 @@ class _FileLock:
         return True
 
     def holder(self) -> str:
+        holder = self._holder()
+        return holder.describe() if holder else "a run that has not said which (it may be starting)"
+
+    def held_by_run(self, run_id: str) -> bool:
+        holder = self._holder()
+        return holder is not None and holder.run_id == run_id
+
+    def _holder(self) -> Holder | None:
         try:
-            return Holder(**json.loads(self.path.read_text())).describe()
+            return Holder(**json.loads(self.path.read_text()))
         except (OSError, ValueError, TypeError):
-            return "a run that has not said which (it may be starting)"
+            return None
 
     def release(self) -> None:
         if self._file is not None:
@@ -111,6 +132,7 @@ class _PostgresLock:
         self.key = int.from_bytes(digest[:8], "big", signed=True)
         self.where = f"advisory lock {self.key} (schema prefix {settings.postgres_schema_prefix!r})"
         self._conn = None
+        self._held = False
 
     def try_acquire(self, holder: Holder) -> bool:
         import psycopg2
@@ -119,7 +141,7 @@ class _PostgresLock:
             self._conn = psycopg2.connect(
                 self._url,
                 # pg_stat_activity shows who holds the lock: the run id (63 characters at most).
-                application_name=f"crm-kpi run {holder.run_id}"[:63],
+                application_name=_session_name(holder.run_id),
                 connect_timeout=10,
                 # A run outlives idle connections behind NATs: keep the session (and lock) alive.
                 keepalives=1,
@@ -128,9 +150,23 @@ class _PostgresLock:
             self._conn.autocommit = True
         with self._conn.cursor() as cur:
             cur.execute("select pg_try_advisory_lock(%s)", (self.key,))
-            return cur.fetchone()[0]
+            self._held = cur.fetchone()[0]
+        return self._held
 
     def holder(self) -> str:
+        row = self._holder()
+        if row is None:
+            return "a run that just finished"
+        name, pid, client, since = row
+        run = name.removeprefix(_SESSION_PREFIX) if name else "of another user"
+        since = since.replace(microsecond=0).isoformat() if since else "?"
+        return f"run {run} (server pid {pid}, from {client or 'a local socket'}, since {since})"
+
+    def held_by_run(self, run_id: str) -> bool:
+        row = self._holder()
+        return row is not None and row[0] == _session_name(run_id)
+
+    def _holder(self) -> tuple | None:
         with self._conn.cursor() as cur:
             cur.execute(
                 """
@@ -141,27 +177,32 @@ class _PostgresLock:
                 """,
                 ((self.key >> 32) & 0xFFFFFFFF, self.key & 0xFFFFFFFF),
             )
-            row = cur.fetchone()
-        if row is None:
-            return "a run that just finished"
-        name, pid, client, since = row
-        run = name.removeprefix("crm-kpi run ") if name else "of another user"
-        since = since.replace(microsecond=0).isoformat() if since else "?"
-        return f"run {run} (server pid {pid}, from {client or 'a local socket'}, since {since})"
+            return cur.fetchone()
 
     def release(self) -> None:
         if self._conn is not None:
             try:
-                with self._conn.cursor() as cur:
-                    cur.execute("select pg_advisory_unlock(%s)", (self.key,))
+                if self._held:
+                    with self._conn.cursor() as cur:
+                        cur.execute("select pg_advisory_unlock(%s)", (self.key,))
             finally:
                 self._conn.close()  # ending the session frees the lock in any case
                 self._conn = None
+                self._held = False
+
+
+_SESSION_PREFIX = "crm-kpi run "
+
+
+def _session_name(run_id: str) -> str:
+    return f"{_SESSION_PREFIX}{run_id}"[:63]  # Postgres keeps 63 characters (a run id is 36)
 
 
 def _lock_for(settings: Settings):
     if settings.warehouse == "postgres":
         return _PostgresLock(settings)
+    if settings.warehouse == "spark":  # Spark has no locks: the folder every writer shares
+        return _FileLock(settings.raw_files_dir)
     return _FileLock(settings.data_dir.resolve())
 
 
@@ -170,7 +211,11 @@ def hold_warehouse(
     settings: Settings, run_id: str, job: str, log: Callable[[str], None]
 ) -> Iterator[None]:
     """Hold the warehouse of `settings` exclusively; wait for another run, and fail after
-    WAIT_LIMIT_SECONDS with WarehouseBusy."""
+    WAIT_LIMIT_SECONDS with WarehouseBusy.
+
+    When another process of run `run_id` holds it (the run's own process, while this is one of
+    its steps in a worker), go ahead without taking it: it is held for this run already.
+    """
     lock = _lock_for(settings)
     holder = Holder.this_process(run_id, job)
     limit = WAIT_LIMIT_SECONDS
@@ -178,6 +223,8 @@ def hold_warehouse(
     reported_at, reported = float("-inf"), None
     try:
         while not lock.try_acquire(holder):
+            if lock.held_by_run(run_id):
+                break
             other = lock.holder()
             waited = time.monotonic() - started
             if waited >= limit:
@@ -216,6 +263,36 @@ class WarehouseLock(ConfigurableResource):
             log=context.log.warning if context.log else print,
         ):
             yield self
+
+
+class HoldingTheWarehouse(Executor):
+    """An executor whose steps run in other processes (Celery workers), made to hold the
+    warehouse in the run's own process from before the first step to after the last; the
+    steps' `warehouse_lock` resources then find it held by their run and go ahead."""
+
+    def __init__(self, inner: Executor):
+        self._inner = inner
+
+    def execute(self, plan_context, execution_plan):
+        with hold_warehouse(
+            load_settings(),
+            run_id=plan_context.run_id,
+            job=plan_context.job_name,
+            log=plan_context.log.warning,
+        ):
+            yield from self._inner.execute(plan_context, execution_plan)
+
+    @property
+    def retries(self):
+        return self._inner.retries
+
+    @property
+    def step_dependency_config(self):
+        return self._inner.step_dependency_config
+
+    def __getattr__(self, name: str):
+        # What the wrapped executor's own machinery asks of it (Celery's app_args, say).
+        return getattr(self._inner, name)
 
 
 # Assets and checks are defined elsewhere; this hook makes each of them require the lock (a

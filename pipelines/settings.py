@@ -11,7 +11,7 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from .salesforce.objects import DEFAULT_API_VERSION
@@ -83,11 +83,11 @@ class Settings(BaseSettings):
         validation_alias="CRM_KPI_DATA_DIR",
         description="holds warehouse.duckdb (working) and kpi.duckdb (published)",
     )
-    warehouse: Literal["duckdb", "postgres"] = Field(
+    warehouse: Literal["duckdb", "postgres", "spark"] = Field(
         default="duckdb",
         validation_alias="CRM_KPI_WAREHOUSE",
         description="where the raw layer and the marts live: duckdb (a file in the data "
-        "directory) or postgres (CRM_KPI_POSTGRES_URL)",
+        "directory), postgres (CRM_KPI_POSTGRES_URL) or spark (CRM_KPI_SPARK_THRIFT)",
     )
     # A secret: the URL usually holds the password. Without one, libpq reads ~/.pgpass.
     postgres_url: SecretStr | None = Field(
@@ -115,6 +115,45 @@ class Settings(BaseSettings):
         pattern=r"^[a-z_][a-z0-9_]*$",
         validation_alias="CRM_KPI_POSTGRES_READER_ROLE",
         description="a role granted read access to the published schema at every publication",
+    )
+    spark_thrift: str = Field(
+        default="127.0.0.1:10000",
+        pattern=r"^[A-Za-z0-9.\-]+:[0-9]+$",
+        validation_alias="CRM_KPI_SPARK_THRIFT",
+        description="host:port of the Spark Thrift Server that dbt, the checks and the "
+        "publication use (make spark-up starts one)",
+    )
+    # The sync writes Parquet files, which the cluster reads as tables: a path that the sync's
+    # machine and every Spark executor see alike (local, or a shared mount).
+    spark_raw_dir: Path | None = Field(
+        default=None,
+        validation_alias="CRM_KPI_SPARK_RAW_DIR",
+        description="where the sync writes the raw layer's Parquet files on Spark; unset, "
+        "spark_raw in the data directory",
+    )
+    spark_database_prefix: str = Field(
+        default="crm_kpi_",
+        pattern=r"^[a-z_][a-z0-9_]*$|^$",
+        validation_alias="CRM_KPI_SPARK_DATABASE_PREFIX",
+        description="prefix of the working databases on Spark (raw, staging, crm, "
+        "intermediate, marts, quality)",
+    )
+    spark_published_database: str = Field(
+        default="kpi",
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        validation_alias="CRM_KPI_SPARK_PUBLISHED_DATABASE",
+        description="the database BI tools read on Spark: a view per checked KPI table",
+    )
+    executor: Literal["in_process", "celery"] = Field(
+        default="in_process",
+        validation_alias="CRM_KPI_EXECUTOR",
+        description="where the steps of runs the UI or the daemon launch run: in_process (the "
+        "run's process) or celery (workers; postgres or spark only)",
+    )
+    celery_broker: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        validation_alias="CRM_KPI_CELERY_BROKER",
+        description="the Celery broker (and result backend) with CRM_KPI_EXECUTOR=celery",
     )
     quotas: Path | None = Field(
         default=None,
@@ -212,6 +251,16 @@ class Settings(BaseSettings):
             raise ValueError("CRM_KPI_AS_OF needs a UTC offset, e.g. 2026-11-26T12:00:00Z")
         return value
 
+    @model_validator(mode="after")
+    def _celery_needs_a_shared_warehouse(self) -> "Settings":
+        if self.executor == "celery" and self.warehouse == "duckdb":
+            raise ValueError(
+                "CRM_KPI_EXECUTOR=celery needs CRM_KPI_WAREHOUSE=postgres (or spark): a DuckDB "
+                "warehouse takes one writing process, and steps in Celery workers would contend "
+                "for it; unset CRM_KPI_EXECUTOR (in_process) for DuckDB"
+            )
+        return self
+
     def dbt_environment(self) -> dict[str, str]:
         """What dbt's profiles.yml and models read (env_var), resolved to absolute values."""
         return {
@@ -224,7 +273,12 @@ class Settings(BaseSettings):
             "CRM_KPI_WAREHOUSE": self.warehouse,
             "CRM_KPI_SCHEMA_PREFIX": self.schema_prefix,
             **(self._dbt_postgres_environment() if self.warehouse == "postgres" else {}),
+            **(self._dbt_spark_environment() if self.warehouse == "spark" else {}),
         }
+
+    def _dbt_spark_environment(self) -> dict[str, str]:
+        host, port = self.spark_thrift.rsplit(":", 1)
+        return {"CRM_KPI_SPARK_HOST": host, "CRM_KPI_SPARK_PORT": port}
 
     def _dbt_postgres_environment(self) -> dict[str, str]:
         # dbt scrubs DBT_ENV_SECRET_* values from its logs and artifacts.
@@ -245,7 +299,26 @@ class Settings(BaseSettings):
     @property
     def schema_prefix(self) -> str:
         """What the working schemas' names start with: nothing in a DuckDB file of its own."""
-        return self.postgres_schema_prefix if self.warehouse == "postgres" else ""
+        return {
+            "duckdb": "",
+            "postgres": self.postgres_schema_prefix,
+            "spark": self.spark_database_prefix,
+        }[self.warehouse]
+
+    @property
+    def raw_layer(self) -> str:
+        """Where the sync writes, as messages name it."""
+        raw = f"{self.schema_prefix}raw"
+        return {
+            "duckdb": str(self.warehouse_path),
+            "postgres": f"Postgres schema {raw}",
+            "spark": f"Spark database {raw} (files in {self.raw_files_dir})",
+        }[self.warehouse]
+
+    @property
+    def raw_files_dir(self) -> Path:
+        """Where the sync writes the raw layer's Parquet files on Spark."""
+        return (self.spark_raw_dir or self.data_dir / "spark_raw").resolve()
 
     def postgres_connection_url(self) -> str:
         if self.postgres_url is None or not self.postgres_url.get_secret_value():

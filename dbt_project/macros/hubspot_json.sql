@@ -14,15 +14,16 @@
 
 
 -- HubSpot datetimes are ISO-8601 ("2026-10-05T14:03:11.123Z"), but some portals send hs_timestamp
--- as epoch milliseconds ("1795089600000"). Both become timestamptz; a string without an offset is
--- read as UTC so the result never depends on the session time zone.
+-- as epoch milliseconds ("1795089600000"). Both become instants (type_instant()); a string
+-- without an offset is read as UTC so the result never depends on the session time zone. Text
+-- that is no timestamp fails the build (strict_cast), on Spark as on DuckDB.
 {% macro hubspot_timestamp(value) -%}
     case
         when {{ regex_full_match(value, '[0-9]+') }}
-            then {{ epoch_ms_to_instant('cast(' ~ value ~ ' as bigint)') }}
+            then {{ epoch_ms_to_instant(strict_cast(value, 'bigint')) }}
         when {{ regex_contains(value, '[T ][0-9:.]+ ?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$') }}
-            then cast({{ value }} as timestamptz)
-        else cast({{ value }} as timestamp) at time zone 'UTC'
+            then {{ strict_cast(value, type_instant()) }}
+        else {{ utc_text_to_instant(value) }}
     end
 {%- endmacro %}
 

@@ -28,7 +28,7 @@
 -- rows the last build wrote (tests/generic/unique_among_restaged.sql), not the millions no build
 -- has touched since.
 {% macro staged_at() -%}
-    cast('{{ run_started_at }}' as timestamptz)
+    cast('{{ run_started_at }}' as {{ type_instant() }})
 {%- endmacro %}
 
 

@@ -6,7 +6,7 @@
     {%- if as_of and not modules.re.fullmatch('[0-9T:.+ Z-]+', as_of) -%}
         {{ exceptions.raise_compiler_error('CRM_KPI_AS_OF is not an ISO-8601 instant: ' ~ as_of) }}
     {%- endif -%}
-    cast('{{ as_of or run_started_at.isoformat() }}' as timestamptz)
+    cast('{{ as_of or run_started_at.isoformat() }}' as {{ type_instant() }})
 {%- endmacro %}
 
 

@@ -1,10 +1,11 @@
 -- What the quality models (models/quality/) read beside the dbt graph: the sync's own tables.
 
 -- A table of the raw layer by name. The sync writes one per object it syncs, plus _sync_state
--- and _crm_counts; they are not dbt sources because the sync, not dbt, owns them.
+-- and _crm_counts; they are not dbt sources because the sync, not dbt, owns them. (A Spark
+-- target has no database: there a schema is one.)
 {% macro raw_relation(name) -%}
     {{ return(api.Relation.create(
-        database=target.database, schema=schema_prefix() ~ 'raw', identifier=name
+        database=target.get('database'), schema=schema_prefix() ~ 'raw', identifier=name
     )) }}
 {%- endmacro %}
 

@@ -2,7 +2,7 @@
 -- call made on Sunday evening in New York counts in that Sunday's week, not Monday's.
 
 {% macro to_reporting_timestamp(column_name) -%}
-    timezone('{{ var("reporting_timezone") }}', {{ column_name }})
+    {{ local_timestamp(var("reporting_timezone"), column_name) }}
 {%- endmacro %}
 
 

@@ -2,6 +2,8 @@
 -- JSON numbers and booleans, datetimes strings with an offset ("2026-10-01T14:03:00.000+0000"),
 -- dates "YYYY-MM-DD"; a field the org lacks is absent and reads as null, like a null value.
 -- Models never spell a JSON path themselves; each engine's reading is in macros/engines/json.sql.
+-- Every cast is strict_cast: a value of the wrong kind fails the build on every engine (the API
+-- sends typed JSON, so one means a broken sync, not a typo to quarantine).
 
 -- A field as text, e.g. salesforce_text('StageName').
 {% macro salesforce_text(field) -%}
@@ -9,27 +11,27 @@
 {%- endmacro %}
 
 
--- A number field as `data_type`, e.g. salesforce_number('Amount', 'decimal(18, 2)').
-{% macro salesforce_number(field, data_type='double precision') -%}
-    cast({{ salesforce_text(field) }} as {{ data_type }})
+-- A number field as `data_type` (default a double), e.g. salesforce_number('Amount', 'decimal(18, 2)').
+{% macro salesforce_number(field, data_type=none) -%}
+    {{ strict_cast(salesforce_text(field), data_type or type_double()) }}
 {%- endmacro %}
 
 
 -- A checkbox field; null when absent (callers coalesce where false is meant).
 {% macro salesforce_boolean(field) -%}
-    cast({{ salesforce_text(field) }} as boolean)
+    {{ strict_cast(salesforce_text(field), 'boolean') }}
 {%- endmacro %}
 
 
 -- A date field (CloseDate, ActivityDate): a calendar date, never shifted by a time zone.
 {% macro salesforce_date(field) -%}
-    cast({{ salesforce_text(field) }} as date)
+    {{ strict_cast(salesforce_text(field), 'date') }}
 {%- endmacro %}
 
 
 -- A datetime field as an instant; Salesforce always sends the offset (+0000).
 {% macro salesforce_timestamp(field) -%}
-    cast({{ salesforce_text(field) }} as timestamptz)
+    {{ strict_cast(salesforce_text(field), type_instant()) }}
 {%- endmacro %}
 
 

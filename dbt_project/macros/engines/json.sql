@@ -1,6 +1,9 @@
 -- Reading JSON: the one place that knows how each engine spells it. A path is a list of keys,
 -- e.g. ['metadata', 'probability']. DuckDB reads its JSON type, Postgres jsonb (the raw layer's
--- `record` there); a missing key or a JSON null reads as null on both.
+-- `record` there), Spark plain text (Parquet has no JSON type: get_json_object and from_json
+-- parse the string on every read); a missing key or a JSON null reads as null on all three.
+-- Spark writes a JSON number back as Java prints it (10000000.0 reads '1.0E7', 1e400
+-- '"Infinity"'): the same value once cast, and a number out of range still fails its cast.
 
 -- A JSON value at `path` as text (strings unquoted, numbers and booleans as written).
 {% macro json_text(json, path) -%}
@@ -13,6 +16,10 @@
 
 {% macro postgres__json_text(json, path) -%}
     ({{ json }} #>> {{ crm_kpi.postgres__json_path(path) }})
+{%- endmacro %}
+
+{% macro spark__json_text(json, path) -%}
+    get_json_object({{ json }}, '{{ crm_kpi.spark__json_path(path) }}')
 {%- endmacro %}
 
 
@@ -46,6 +53,19 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Spark: one get_json_object (one parse) per path; an array<string>. #}
+{% macro spark__json_text_list(json, paths) -%}
+    {%- if paths -%}
+        array(
+            {%- for path in paths -%}
+                {{ crm_kpi.spark__json_text(json, path) }}{{ ', ' if not loop.last }}
+            {%- endfor -%}
+        )
+    {%- else -%}
+        cast(array() as array<string>)
+    {%- endif -%}
+{%- endmacro %}
+
 
 -- The elements of the JSON array at `path`, as a FROM item (`cross join json_array_rows(..)
 -- as item`), each element then `item.value` (JSON). No rows when the path is missing or null.
@@ -60,6 +80,16 @@
 {% macro postgres__json_array_rows(json, path) -%}
     {%- set array = json ~ ' #> ' ~ crm_kpi.postgres__json_path(path) -%}
     jsonb_array_elements(case when jsonb_typeof({{ array }}) = 'array' then {{ array }} end)
+{%- endmacro %}
+
+{#- Spark: a generator in a lateral subquery, so that `item.value` names the element (each one
+    as JSON text, which json_text reads again); anything but an array gives no rows. #}
+{% macro spark__json_array_rows(json, path) -%}
+    lateral (
+        select explode(
+            from_json({{ crm_kpi.spark__json_text(json, path) }}, 'array<string>')
+        ) as value
+    )
 {%- endmacro %}
 
 
@@ -90,6 +120,24 @@
     )
 {%- endmacro %}
 
+{#- Spark: an array<string>, sorted by bytes as DuckDB's list_sort (Spark's default collation is
+    binary); a number reads as its text, as DuckDB's json_extract_string gives it. #}
+{% macro spark__json_array_distinct_texts(json, array_path, key) -%}
+    coalesce(
+        array_sort(array_distinct(filter(
+            transform(
+                from_json(
+                    {{ crm_kpi.spark__json_text(json, array_path) }},
+                    'array<struct<`{{ key }}`: string>>'
+                ),
+                element -> element.`{{ key }}`
+            ),
+            item -> item is not null
+        ))),
+        cast(array() as array<string>)
+    )
+{%- endmacro %}
+
 
 -- One row per element of a list made by json_array_distinct_texts, in a select list (a set-
 -- returning function, like unnest).
@@ -105,9 +153,15 @@
     jsonb_array_elements_text({{ list }})
 {%- endmacro %}
 
+{#- Spark: a generator, one per select list. #}
+{% macro spark__unnest_list(list) -%}
+    explode({{ list }})
+{%- endmacro %}
+
 
 -- Paths as each engine writes them. DuckDB: '$."a"."b"' (a key with a dot or a space stays one
--- key). Postgres: a text[] literal for #>> and #>.
+-- key). Postgres: a text[] literal for #>> and #>. Spark: $['a']['b'] (get_json_object's
+-- bracket form keeps a key with a dot whole; it has no escape for a quote or a bracket).
 {% macro duckdb__json_path(path) -%}
     {%- set keys = [path] if path is string else path -%}
     ${% for key in keys %}."{{ key | replace("'", "''") }}"{% endfor %}
@@ -118,8 +172,17 @@
     array[{{ crm_kpi.sql_strings(keys) }}]
 {%- endmacro %}
 
+{% macro spark__json_path(path) -%}
+    {%- set keys = [path] if path is string else path -%}
+    {%- for key in keys if "'" in key or ']' in key -%}
+        {{ exceptions.raise_compiler_error('JSON key not readable on spark: ' ~ key) }}
+    {%- endfor -%}
+    ${% for key in keys %}[''{{ key }}'']{% endfor %}
+{%- endmacro %}
 
--- The JSON column type: DuckDB's json, Postgres's jsonb (what the sync stores there).
+
+-- The JSON column type: DuckDB's json, Postgres's jsonb, Spark's string (what the sync stores
+-- there).
 {% macro type_json() -%}
     {{ return(adapter.dispatch('type_json', 'crm_kpi')()) }}
 {%- endmacro %}
@@ -127,3 +190,5 @@
 {% macro duckdb__type_json() -%}json{%- endmacro %}
 
 {% macro postgres__type_json() -%}jsonb{%- endmacro %}
+
+{% macro spark__type_json() -%}string{%- endmacro %}

@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=restaged_materialization(),
         unique_key='deal_id',
         incremental_strategy='delete+insert',
         pre_hook="{{ forget_rows_if_reloaded(ref('crm_deals')) }}",
@@ -37,19 +37,12 @@ stage_settings as (
     -- What a deal's rows depend on besides the deal itself.
     select
         md5(
-            string_agg(
-                concat_ws(
-                    '|',
-                    pipeline_id,
-                    stage_id,
-                    pipeline_label,
-                    stage_label,
-                    stage_display_order,
-                    is_closed,
-                    is_won
-                ),
-                ',' order by pipeline_id, stage_id
-            ) || '{{ var("reporting_timezone") }}'
+            {{ string_agg_ordered(
+                "concat_ws('|', pipeline_id, stage_id, pipeline_label, stage_label,"
+                ~ " stage_display_order, is_closed, is_won)",
+                ',',
+                'pipeline_id, stage_id'
+            ) }} || '{{ var("reporting_timezone") }}'
         ) as stage_settings
     from deal_stages
 

@@ -1,8 +1,9 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy=replace_key_strategy(),
         unique_key='snapshot_date',
+        partition_by=replace_key_partitions('snapshot_date'),
         on_schema_change='append_new_columns',
         full_refresh=false,
     )

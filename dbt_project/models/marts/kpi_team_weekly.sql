@@ -44,7 +44,7 @@ team_weeks_summed as (
                     'nullif(sum(deals_won) filter (where avg_days_to_close is not null), 0)'
                 )
             }}
-            as double precision
+            as {{ type_double() }}
         ) as avg_days_to_close
     from rep_weeks
     where team_id is not null

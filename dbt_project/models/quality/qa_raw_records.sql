@@ -23,7 +23,7 @@ counts as (
     {% else %}
         -- Nothing synced yet: the shape only.
         select
-            cast(null as text) as object_name,
+            cast(null as {{ type_text() }}) as object_name,
             cast(null as bigint) as records,
             cast(null as bigint) as live_records,
             cast(null as bigint) as records_without_id,

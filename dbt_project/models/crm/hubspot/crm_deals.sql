@@ -47,8 +47,8 @@ mapped as (
         -- Compared as UTC days: HubSpot's date picker stores a close date at midnight UTC, so a
         -- deal created at 14:00 and closed "today" has a close instant before its create instant.
         coalesce(
-            cast(timezone('UTC', deals.closed_at) as date)
-            < cast(timezone('UTC', deals.created_at) as date),
+            cast({{ local_timestamp('UTC', 'deals.closed_at') }} as date)
+            < cast({{ local_timestamp('UTC', 'deals.created_at') }} as date),
             false
         ) as is_closed_before_created,
         deals.is_archived,

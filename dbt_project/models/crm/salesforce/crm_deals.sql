@@ -66,7 +66,7 @@ mapped as (
 
         ---------- timestamps and days
         opportunities.created_at,
-        cast(null as timestamptz) as closed_at,
+        cast(null as {{ type_instant() }}) as closed_at,
         opportunities.created_on,
         opportunities.close_date as closed_on,
         greatest(

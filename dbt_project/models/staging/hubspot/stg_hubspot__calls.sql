@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=restaged_materialization(),
         unique_key='engagement_id',
         incremental_strategy='delete+insert',
         pre_hook=[
@@ -35,7 +35,7 @@ renamed as (
         {{ hubspot_property('hs_call_status') }} as call_status,
 
         ---------- numerics
-        cast({{ hubspot_property('hs_call_duration') }} as bigint) as call_duration_ms,
+        {{ strict_cast(hubspot_property('hs_call_duration'), 'bigint') }} as call_duration_ms,
 
         ---------- booleans
         coalesce(archived, false) as is_archived,

@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=restaged_materialization(),
         unique_key='deal_id',
         incremental_strategy='delete+insert',
         pre_hook="{{ forget_rows_if_reloaded(source('hubspot', 'deals')) }}",
@@ -45,10 +45,25 @@ per_stage as (
         deal_id,
         is_archived,
         loaded_at,
-        unnest({{ varchar_list(stage_ids) }}) as stage_id,
-        nullif(unnest(entered_values), '') as entered_value,
-        nullif(unnest(exited_values), '') as exited_value
+        {{ unnest_side_by_side([
+            (varchar_list(stage_ids), 'stage_id'),
+            ('entered_values', 'entered_text'),
+            ('exited_values', 'exited_text'),
+        ]) }}
     from stage_dates
+
+),
+
+stage_values as (
+
+    select
+        deal_id,
+        is_archived,
+        loaded_at,
+        stage_id,
+        nullif(entered_text, '') as entered_value,
+        nullif(exited_text, '') as exited_value
+    from per_stage
 
 ),
 
@@ -68,7 +83,7 @@ renamed as (
         {{ hubspot_timestamp('exited_value') }} as exited_at,
         loaded_at
 
-    from per_stage
+    from stage_values
     where
         entered_value is not null
         or exited_value is not null

@@ -12,7 +12,7 @@ stages as (
     select
         source.id as pipeline_id,
         {{ json_text('source.record', ['label']) }} as pipeline_label,
-        cast({{ json_text('source.record', ['displayOrder']) }} as integer)
+        {{ strict_cast(json_text('source.record', ['displayOrder']), 'integer') }}
             as pipeline_display_order,
         coalesce(source.archived, false) as is_pipeline_archived,
         stage_item.value as stage_json
@@ -35,16 +35,17 @@ renamed as (
 
         ---------- numerics
         pipeline_display_order,
-        cast({{ json_text('stage_json', ['displayOrder']) }} as integer) as stage_display_order,
+        {{ strict_cast(json_text('stage_json', ['displayOrder']), 'integer') }}
+            as stage_display_order,
         -- Metadata values are strings: isClosed "true"/"false", probability "0.0".."1.0".
-        cast({{ json_text('stage_json', ['metadata', 'probability']) }} as double precision)
+        {{ strict_cast(json_text('stage_json', ['metadata', 'probability']), type_double()) }}
             as probability,
 
         ---------- booleans
         coalesce(
-            cast({{ json_text('stage_json', ['metadata', 'isClosed']) }} as boolean), false
+            {{ strict_cast(json_text('stage_json', ['metadata', 'isClosed']), 'boolean') }}, false
         ) as is_closed,
-        coalesce(cast({{ json_text('stage_json', ['archived']) }} as boolean), false)
+        coalesce({{ strict_cast(json_text('stage_json', ['archived']), 'boolean') }}, false)
         or is_pipeline_archived as is_archived
 
     from stages

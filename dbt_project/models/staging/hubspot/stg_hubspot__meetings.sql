@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=restaged_materialization(),
         unique_key='engagement_id',
         incremental_strategy='delete+insert',
         pre_hook=[

@@ -12,7 +12,8 @@ teams as (
         source.id as owner_id,
         {{ json_text('team.value', ['id']) }} as team_id,
         {{ json_text('team.value', ['name']) }} as team_name,
-        coalesce(cast({{ json_text('team.value', ['primary']) }} as boolean), false) as is_primary
+        coalesce({{ strict_cast(json_text('team.value', ['primary']), 'boolean') }}, false)
+            as is_primary
     from source
     cross join {{ json_array_rows('source.record', ['teams']) }} as team
 
@@ -50,7 +51,7 @@ renamed as (
 
         ---------- ids
         source.id as owner_id,
-        cast({{ json_text('source.record', ['userId']) }} as bigint) as user_id,
+        {{ strict_cast(json_text('source.record', ['userId']), 'bigint') }} as user_id,
         primary_teams.team_id as primary_team_id,
 
         ---------- text

@@ -11,8 +11,8 @@ source as (
         select * from {{ currency_types }}
     {%- else -%}
         select
-            cast(null as text) as id,
-            cast(null as timestamptz) as updated_at,
+            cast(null as {{ type_text() }}) as id,
+            cast(null as {{ type_instant() }}) as updated_at,
             cast(null as boolean) as archived,
             cast(null as {{ type_json() }}) as record
         where false

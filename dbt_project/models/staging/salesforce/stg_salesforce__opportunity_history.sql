@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=restaged_materialization(),
         unique_key='history_id',
         incremental_strategy='delete+insert',
         pre_hook="{{ forget_rows_if_reloaded(source('salesforce', 'opportunity_history')) }}",

@@ -1,0 +1,292 @@
+"""Spark as the warehouse, end to end (`make test-spark`, on the cluster it starts): the demo CRM
+over real HTTP -> Dagster sync into Parquet files read as Spark tables -> dbt on the Spark Thrift
+Server -> GX checks computed by Spark -> views in the published database and kpi.duckdb.
+
+The shared runs (module fixture `runs`), one generated store with a malformed and an absurd deal
+amount, served as a HubSpot portal and as a Salesforce org, all with CRM_KPI_AS_OF at the store's
+clock:
+1) each CRM on DuckDB, Postgres and Spark, side by side;
+2) while a BI reader queries the published database in a loop: a day of selling, then on
+   HubSpot's Spark warehouse an incremental run and a run that a blocking check stops;
+3) a full run of the day-two store into fresh Spark databases.
+"""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from demo_crm import DemoCrmServer, generate_demo_data, simulate_day
+from demo_crm.salesforce.server import DemoSalesforceServer
+from pipelines.runner import ExitCode, RunOutcome
+
+from .conftest import TOKEN
+from .sync_process import kill_mid_sync
+from .test_postgres_warehouse import (
+    LENIENT,
+    MARTS,
+    WATCHED,
+    assert_same_rows,
+    database,
+    on_postgres,
+    plant_absurd_deal,
+    published_file,
+    run_here,
+)
+from .test_salesforce_pipeline import (
+    SECRET,
+    hubspot_env,
+    run_side_by_side,
+    salesforce_env,
+    start_of_store,
+)
+from .test_sync import crm_versions
+
+pytestmark = [pytest.mark.spark, pytest.mark.pipeline]
+
+ROOT = Path(__file__).resolve().parent.parent
+THRIFT = os.environ.get("CRM_KPI_SPARK_THRIFT", "127.0.0.1:10000")
+# Databases of this session's own: the cluster's metastore outlives a test session.
+SESSION = f"t{uuid.uuid4().hex[:6]}_"
+
+
+def on_spark(prefix: str) -> dict[str, str]:
+    return LENIENT | {
+        "CRM_KPI_WAREHOUSE": "spark",
+        "CRM_KPI_SPARK_THRIFT": THRIFT,
+        "CRM_KPI_SPARK_DATABASE_PREFIX": f"{SESSION}{prefix}_",
+        "CRM_KPI_SPARK_PUBLISHED_DATABASE": f"{SESSION}{prefix}_kpi",
+    }
+
+
+def spark_cursor():
+    from pyhive import hive
+
+    host, port = THRIFT.rsplit(":", 1)
+    return hive.connect(host=host, port=int(port)).cursor()
+
+
+def published(prefix: str, table: str) -> tuple[list[str], list[tuple]]:
+    cursor = spark_cursor()
+    cursor.execute("set spark.sql.session.timeZone = UTC")
+    cursor.execute(f"select * from {SESSION}{prefix}_kpi.{table}")
+    rows = cursor.fetchall()
+    return [d[0] for d in cursor.description], rows
+
+
+def plant_malformed_amount(store) -> str:
+    """A deal whose amount is no number: quarantined, never read as null (Spark's casts turn
+    bad text into null silently with ANSI mode off, as dbt-spark sets it)."""
+    deal = next(
+        d
+        for d in store.live("deals")
+        if d["properties"].get("hubspot_owner_id") and d["properties"].get("amount")
+    )
+    store.update(
+        "deals",
+        deal["id"],
+        {"amount": "12,5k", "amount_in_home_currency": "12,5k"},
+        at=store.now - timedelta(minutes=1),
+    )
+    return deal["id"]
+
+
+@dataclass
+class Observations:
+    seen: list[tuple]  # (run_id, rows of each WATCHED table)
+    errors: list[str]
+
+
+@dataclass(frozen=True)
+class Runs:
+    root: Path
+    malformed_deal: str
+    incremental: RunOutcome
+    blocked: RunOutcome
+    before_block: dict
+    after_block: dict
+    file_before_block: bytes
+    file_after_block: bytes
+    observations: Observations
+    publication_rows: list[dict]  # rows per table of each publication the reader could see
+
+
+def watch(prefix: str, stop: threading.Event, observations: Observations) -> None:
+    """A BI tool's loop over the published database: which publication, and each table's rows."""
+    kpi = f"{SESSION}{prefix}_kpi"
+    counts = ", ".join(f"(select count(*) from {kpi}.{t})" for t in WATCHED)
+    query = f"select (select max_by(run_id, published_at) from {kpi}.kpi_publication), {counts}"
+    cursor = spark_cursor()
+    while not stop.is_set():
+        try:
+            cursor.execute(query)
+            observations.seen.append(tuple(cursor.fetchone()))
+        except Exception as exc:
+            observations.errors.append(str(exc)[:500])
+        time.sleep(0.2)
+
+
+def snapshot(prefix: str) -> dict:
+    return {t: published(prefix, t) for t in [*MARTS, "kpi_publication"]}
+
+
+def file_rows(path: Path) -> dict:
+    return {t: published_file(path, t)[1] for t in WATCHED}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, postgres_url) -> Runs:
+    root = tmp_path_factory.mktemp("spark_e2e")
+    store = generate_demo_data(seed=5, now=start_of_store(), deals=60, activity_scale=0.2)
+    plant_absurd_deal(store)
+    malformed_deal = plant_malformed_amount(store)
+    with (
+        DemoSalesforceServer(crm=store, client_secret=SECRET) as org,
+        DemoCrmServer(crm=store, token=TOKEN) as hubspot,
+    ):
+        as_of = store.now
+        run_side_by_side(
+            (hubspot_env(hubspot, root / "hubspot_duckdb", as_of) | LENIENT, []),
+            (
+                hubspot_env(hubspot, root / "hubspot_postgres", as_of)
+                | on_postgres(database(postgres_url, "spark_suite_hubspot")),
+                [],
+            ),
+            (hubspot_env(hubspot, root / "hubspot_spark", as_of) | on_spark("hs"), []),
+        )
+        run_side_by_side(
+            (salesforce_env(org, root / "salesforce_duckdb", as_of) | LENIENT, []),
+            (
+                salesforce_env(org, root / "salesforce_postgres", as_of)
+                | on_postgres(database(postgres_url, "spark_suite_salesforce")),
+                [],
+            ),
+            (salesforce_env(org, root / "salesforce_spark", as_of) | on_spark("sf"), []),
+        )
+        day_one = {t: published("hs", t)[1] for t in WATCHED}
+
+        observations = Observations([], [])
+        stop = threading.Event()
+        reader = threading.Thread(target=watch, args=("hs", stop, observations))
+        reader.start()
+        try:
+            simulate_day(store, store.now + timedelta(seconds=60), change_share=0.05)
+            env = hubspot_env(hubspot, root / "hubspot_spark", store.now) | on_spark("hs")
+            incremental = run_here(env)
+            before_block = snapshot("hs")
+            file_before = (root / "hubspot_spark" / "kpi.duckdb").read_bytes()
+            # Every deal above 1 is "absurd": the quarantine share check blocks the run.
+            blocked = run_here(env | {"CRM_KPI_MAX_DEAL_AMOUNT": "1"})
+            after_block = snapshot("hs")
+            file_after = (root / "hubspot_spark" / "kpi.duckdb").read_bytes()
+        finally:
+            stop.set()
+            reader.join()
+        # Day two's full run into fresh databases.
+        run_side_by_side(
+            (hubspot_env(hubspot, root / "hubspot_spark_full", store.now) | on_spark("full"), [])
+        )
+    publications = [
+        {t: len(rows) for t, rows in day_one.items()},
+        {t: incremental.published_rows[t] for t in WATCHED},
+    ]
+    yield Runs(
+        root,
+        malformed_deal,
+        incremental,
+        blocked,
+        before_block,
+        after_block,
+        file_before,
+        file_after,
+        observations,
+        publications,
+    )
+    cursor = spark_cursor()
+    cursor.execute(f"show databases like '{SESSION}*'")
+    for (name,) in cursor.fetchall():
+        cursor.execute(f"drop database {name} cascade")
+
+
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
+@pytest.mark.parametrize("table", MARTS)
+def test_duckdb_postgres_and_spark_publish_the_same_rows(runs, crm, table):
+    duckdb_rows = published_file(runs.root / f"{crm}_duckdb" / "kpi.duckdb", table)
+    assert duckdb_rows[1], f"{table} is empty: the comparison would prove nothing"
+    assert_same_rows(
+        duckdb_rows, published_file(runs.root / f"{crm}_postgres" / "kpi.duckdb", table), table
+    )
+    if crm == "salesforce":  # HubSpot's Spark warehouse has moved on to day two since
+        assert_same_rows(duckdb_rows, published("sf", table), f"{crm} {table} on Spark")
+        spark_file = runs.root / "salesforce_spark" / "kpi.duckdb"
+        assert_same_rows(duckdb_rows, published_file(spark_file, table), f"{crm} {table} file")
+
+
+def test_a_malformed_amount_is_quarantined_on_spark_as_on_duckdb(runs):
+    for prefix in ("hs", "sf"):
+        _, issues = published(prefix, "kpi_data_issues")
+        if prefix == "hs":
+            assert any(runs.malformed_deal in row for row in issues), issues
+        assert issues, prefix
+    _, duckdb_issues = published_file(
+        runs.root / "hubspot_duckdb" / "kpi.duckdb", "kpi_data_issues"
+    )
+    assert any(runs.malformed_deal in row for row in duckdb_issues)
+
+
+def test_incremental_after_a_day_of_selling_equals_a_full_run_on_spark(runs):
+    assert "incremental" in runs.incremental.modes.values()
+    for table in MARTS:
+        assert_same_rows(published("hs", table), published("full", table), table)
+
+
+def test_a_blocked_run_leaves_the_published_database_as_it_was(runs):
+    assert runs.blocked.exit_code == ExitCode.CHECK_FAILED, runs.blocked.reason
+    assert runs.after_block == runs.before_block
+    assert runs.file_after_block == runs.file_before_block
+
+
+def test_a_reader_in_a_loop_sees_only_complete_tables_and_no_error(runs):
+    observations = runs.observations
+    assert not observations.errors, observations.errors[:3]
+    assert len(observations.seen) > 10 and len({row[0] for row in observations.seen}) >= 2
+    for _, *counts in observations.seen:
+        # A table switches whole; the tables of one statement may be of two publications.
+        for table, count in zip(WATCHED, counts, strict=True):
+            assert count in {rows[table] for rows in runs.publication_rows}, (table, count)
+
+
+def test_kill_9_of_a_sync_writing_spark_loses_and_duplicates_nothing(fresh_crm, tmp_path):
+    env = {
+        **os.environ,
+        "HUBSPOT_BASE_URL": fresh_crm.url,
+        "HUBSPOT_ACCESS_TOKEN": TOKEN,
+        "CRM_KPI_DATA_DIR": str(tmp_path),
+        "CRM_KPI_RATE_LIMIT": "5000",
+        "CRM_KPI_SEARCH_RATE_LIMIT": "100",
+        "PYTHONPATH": str(ROOT),
+        **on_spark("killed"),
+    }
+    command = [str(ROOT / "tests" / "sync_process.py")]
+    kill_mid_sync(fresh_crm, command, env, tmp_path, 150)
+
+    subprocess.run([sys.executable, *command], env=env, cwd=tmp_path, check=True, timeout=300)
+
+    cursor = spark_cursor()
+    stored = {}
+    for name in crm_versions(fresh_crm):
+        cursor.execute(
+            f"select id, archived, get_json_object(record, '$.updatedAt') "
+            f"from {SESSION}killed_raw.{name}"
+        )
+        rows = cursor.fetchall()
+        assert len(rows) == len({r[0] for r in rows}), f"{name}: a record stored twice"
+        stored[name] = {r[0]: (r[1], r[2]) for r in rows}
+    assert stored == crm_versions(fresh_crm)
