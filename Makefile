@@ -18,6 +18,8 @@ WAREHOUSE ?= duckdb
 SPARK_VENV := .venv-spark
 SPARK_DIR ?= .spark
 SPARK_THRIFT_PORT ?= 10000
+# The Spark distribution the local cluster runs (dbt-spark talks to any Spark 3.x/4.x server).
+PYSPARK := pyspark==4.3.0
 
 .PHONY: install chromium redis demo test test-fast dev lint format lock spark-up spark-down test-spark
 
@@ -62,7 +64,7 @@ $(VENV)/.spark-stamp: $(STAMP)
 
 $(SPARK_VENV)/.installed-stamp: constraints.txt
 	$(PYTHON) -m venv $(SPARK_VENV)
-	$(SPARK_VENV)/bin/pip install --quiet --disable-pip-version-check -c constraints.txt pyspark
+	$(SPARK_VENV)/bin/pip install --quiet --disable-pip-version-check -c constraints.txt '$(PYSPARK)'
 	@touch $@
 
 spark-up: $(VENV)/.spark-stamp $(SPARK_VENV)/.installed-stamp
@@ -104,5 +106,5 @@ format: install
 # Refresh constraints.txt after changing pyproject.toml's pins (needs a clean venv).
 lock:
 	rm -rf /tmp/crm-kpi-lock && $(PYTHON) -m venv /tmp/crm-kpi-lock
-	/tmp/crm-kpi-lock/bin/pip install --quiet -e '.[dev,service,spark]'
+	/tmp/crm-kpi-lock/bin/pip install --quiet -e '.[dev,service,spark]' '$(PYSPARK)'
 	/tmp/crm-kpi-lock/bin/pip freeze --exclude-editable > constraints.txt

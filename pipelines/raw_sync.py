@@ -6,7 +6,8 @@ threads (sharing one request budget) while the calling thread writes (DuckDB tak
 so fetching and loading overlap. Each object's pages are staged in a load table and reach `raw`
 in one transaction together with the object's new watermark, so a process killed at any instant
 leaves raw and its watermark as the last commit left them: the next run fetches the same changes
-again and the merge by id makes that harmless.
+again and the merge by id makes that harmless. (Spark has no transactions: there the records'
+file is renamed into place before the watermark's, to the same effect; see SparkWarehouse.)
 """
 
 import json

@@ -11,6 +11,7 @@ clock:
 3) a full run of the day-two store into fresh Spark databases.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -18,9 +19,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg2
 import pytest
 
 from demo_crm import DemoCrmServer, generate_demo_data, simulate_day
@@ -32,6 +34,7 @@ from .sync_process import kill_mid_sync
 from .test_postgres_warehouse import (
     LENIENT,
     MARTS,
+    READER_ROLE,
     WATCHED,
     assert_same_rows,
     database,
@@ -74,10 +77,19 @@ def spark_cursor():
 
 
 def published(prefix: str, table: str) -> tuple[list[str], list[tuple]]:
+    """A published table as a BI tool reads it through the Thrift Server, in DuckDB's terms:
+    instants in UTC (the session's zone), lists as lists (PyHive hands them over as JSON)."""
     cursor = spark_cursor()
     cursor.execute("set spark.sql.session.timeZone = UTC")
     cursor.execute(f"select * from {SESSION}{prefix}_kpi.{table}")
-    rows = cursor.fetchall()
+    kinds = [d[1] for d in cursor.description]
+
+    def value(v, kind):
+        if v is not None and kind == "ARRAY_TYPE":
+            return json.loads(v)
+        return v.replace(tzinfo=UTC) if isinstance(v, datetime) else v
+
+    rows = [tuple(value(v, k) for v, k in zip(r, kinds, strict=True)) for r in cursor.fetchall()]
     return [d[0] for d in cursor.description], rows
 
 
@@ -144,6 +156,11 @@ def file_rows(path: Path) -> dict:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, postgres_url) -> Runs:
     root = tmp_path_factory.mktemp("spark_e2e")
+    with psycopg2.connect(postgres_url) as con:  # on_postgres grants it the published schema
+        con.cursor().execute(
+            f"do $$ begin create role {READER_ROLE}; exception when duplicate_object then null; "
+            "end $$"
+        )
     store = generate_demo_data(seed=5, now=start_of_store(), deals=60, activity_scale=0.2)
     plant_absurd_deal(store)
     malformed_deal = plant_malformed_amount(store)
