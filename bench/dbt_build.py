@@ -1,29 +1,37 @@
 """Benchmark: `dbt build` of every model on a large portal, full and after a day of changes, on
-DuckDB and on Postgres side by side.
+DuckDB, Postgres and Spark side by side.
 
 Run by hand (not a test):
 
     .venv/bin/python bench/dbt_build.py [--deals 1000000] [--activities 10000000]
                                         [--rounds 3] [--dir /tmp/crm-kpi-bench] [--keep]
-                                        [--warehouse duckdb|postgres|both]
+                                        [--warehouse duckdb|postgres|spark|both|all|duckdb,spark]
                                         [--postgres-url URL] [--pg-variant threads=1 ...]
+                                        [--spark-thrift HOST:PORT]
+
+`both` is DuckDB and Postgres; `all` adds Spark; a comma-separated list picks any of them.
 
 It writes a raw layer (raw_layer.py: JSON records of the shape the sync stores) straight into a
 scratch DuckDB warehouse and, for Postgres, bulk-copies the same rows with COPY into a scratch
 database `crm_kpi_bench` on the server of `--postgres-url` (default $CRM_KPI_POSTGRES_URL; a
 superuser's, since the benchmark creates databases and reads the server's memory from /proc, so
-the server must run on this machine), `record` as jsonb. Then it times, in each of `--rounds`
-rounds:
+the server must run on this machine), `record` as jsonb. For Spark (spark_side.py), DuckDB writes
+the same rows as the Parquet batch files the sync writes on Spark (one full batch per table), read
+as tables by the Spark Thrift Server at `--spark-thrift` (default $CRM_KPI_SPARK_THRIFT or
+127.0.0.1:10000, e.g. `make spark-up`'s) in databases `bench_*`. Then it times, in each of
+`--rounds` rounds:
 
 1. a full build: the first `dbt build` on that warehouse (every staging table parses all JSON);
 2. an incremental build the next day, after 1% of the deals and activities changed (edited,
    archived or new records, re-loaded by the sync with a newer `loaded_at`; copied into Postgres
-   and merged by id as the sync merges).
+   and merged by id as the sync merges; on Spark one incremental batch file per table, merged
+   by the raw views; Spark's incremental models are rebuilt whole, so there it is a rebuild).
 
-Each round starts both builds from copies of the same warehouses (DuckDB files; Postgres
-template databases), one right after the other and engine after engine, so they share the
-machine's load of the moment; on a shared machine one build's wall time varies by several
-seconds. The median of the rounds' ratios is the figure to compare with the target.
+Each round starts the builds from copies of the same warehouses (DuckDB files; Postgres
+template databases; on Spark the day-one batch files, the built databases dropped), one right
+after the other and engine after engine, so they share the machine's load of the moment; on a
+shared machine one build's wall time varies by several seconds. The median of the rounds'
+ratios is the figure to compare with the target.
 
 `--pg-variant` adds Postgres builds (full and incremental, from the same copies) with other
 settings, e.g. `threads=1` (dbt's threads; the profile's default is 2) or
@@ -32,11 +40,16 @@ settings, e.g. `threads=1` (dbt's threads; the profile's default is 2) or
 For each build: wall time, CPU time (steadier than wall time on a shared machine), peak memory (max
 RSS of the dbt process) and the slowest nodes from dbt's JSON events; on Postgres also the
 server's CPU and memory (pg_side.ServerSampler: peak PSS summed over the server's processes) and
-what its queries spilled to temporary files. The builds run `dbt build` as the pipeline does
-(dagster-dbt's environment, pipelines/dbt_assets.py's arguments).
+what its queries spilled to temporary files. On Spark: the driver's and executors' CPU and PSS
+(spark_side.ClusterSampler; the Thrift Server is shared, so other sessions' work counts too), and
+where the time went: dbt's per-node overhead (nodes, the sum of their times against the wall
+time), and from the driver's REST API (spark_side.SparkMonitor, the UI on port 4040) the
+build's statements, jobs, stages, executor time, input and shuffle bytes. The builds run `dbt
+build` as the pipeline does (dagster-dbt's environment, pipelines/dbt_assets.py's arguments).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -53,6 +66,7 @@ from raw_layer import (  # noqa: E402
     ACTIVITIES,
     CHANGE_SHARE,
     DAY_ONE,
+    DAY_TWO,
     RAW_TABLES,
     change_a_day,
     generate_raw,
@@ -64,6 +78,10 @@ from pipelines.warehouse import connect, load_quotas  # noqa: E402
 DBT_PROJECT = ROOT / "dbt_project"
 DBT = Path(sys.executable).with_name("dbt")
 RAW_SNAPSHOT, CHANGED_SNAPSHOT = "crm_kpi_bench_raw", "crm_kpi_bench_changed"
+ENGINES = ["duckdb", "postgres", "spark"]
+WAREHOUSES = {engine: [engine] for engine in ENGINES} | {"both": ENGINES[:2], "all": ENGINES}
+CHANGED_TABLES = ["deals", *ACTIVITIES]
+NEWER = f"loaded_at > '{DAY_ONE.isoformat()}'"  # a day's changes
 
 
 def main() -> int:
@@ -73,8 +91,16 @@ def main() -> int:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/crm-kpi-bench"))
     parser.add_argument("--keep", action="store_true", help="keep the scratch dir afterwards")
     parser.add_argument("--rounds", type=int, default=3, metavar="N")
-    parser.add_argument("--warehouse", choices=["duckdb", "postgres", "both"], default="both")
+    parser.add_argument(
+        "--warehouse",
+        default="both",
+        help="duckdb, postgres, spark, both (duckdb and postgres), all, or a comma-separated "
+        "list (duckdb,spark)",
+    )
     parser.add_argument("--postgres-url", default=os.environ.get("CRM_KPI_POSTGRES_URL"))
+    parser.add_argument(
+        "--spark-thrift", default=os.environ.get("CRM_KPI_SPARK_THRIFT", "127.0.0.1:10000")
+    )
     parser.add_argument(
         "--pg-variant",
         action="append",
@@ -84,7 +110,11 @@ def main() -> int:
         "comma-separated (e.g. threads=1 or work_mem=256MB,jit=off)",
     )
     args = parser.parse_args()
-    engines = ["duckdb", "postgres"] if args.warehouse == "both" else [args.warehouse]
+    engines = []
+    for name in args.warehouse.split(","):
+        if name not in WAREHOUSES:
+            parser.error(f"--warehouse: {name!r} is none of {', '.join(WAREHOUSES)}")
+        engines += [engine for engine in WAREHOUSES[name] if engine not in engines]
     if "postgres" in engines and not args.postgres_url:
         parser.error("Postgres needs --postgres-url or CRM_KPI_POSTGRES_URL")
 
@@ -117,6 +147,20 @@ def main() -> int:
             f"raw layer copied into Postgres (COPY, record as jsonb, then vacuum analyze): "
             f"{rows:,} rows in {time.perf_counter() - started:.0f} s ({pg.size_gib():.1f} GiB)"
         )
+    spark = None
+    if "spark" in engines:
+        from spark_side import SparkSide
+
+        spark = SparkSide(args.spark_thrift, data_dir)
+        print(f"Spark {spark.version} at {args.spark_thrift}")
+        started = time.perf_counter()
+        with connect(warehouse, read_only=True) as con:
+            rows = spark.load(con, RAW_TABLES, quotas, DAY_ONE)
+        print(
+            f"raw layer written for Spark (a full Parquet batch per table, by DuckDB): {rows:,} "
+            f"rows in {time.perf_counter() - started:.0f} s ({spark.size_gib():.1f} GiB)"
+        )
+    sides = {"postgres": pg, "spark": spark}
     variants = [parse_variant(v) for v in args.pg_variant]
     snapshots = pg is not None and (args.rounds > 1 or bool(variants))
     if snapshots:
@@ -133,8 +177,12 @@ def main() -> int:
             shutil.copy(raw_copy, warehouse)
             if pg:
                 pg.recreate(RAW_SNAPSHOT)
+            if spark:
+                with connect(warehouse, read_only=True) as con:
+                    spark.reset(con)
         for engine in engines:
-            full[engine] = dbt_build(data_dir, engine, pg, f"round {number}: {engine} full")
+            label = f"round {number}: {engine} full"
+            full[engine] = dbt_build(data_dir, engine, sides.get(engine), label)
         if number == 1:
             with connect(warehouse) as con:
                 changed = change_a_day(con, args.deals, args.activities)
@@ -142,8 +190,7 @@ def main() -> int:
             shutil.copy(warehouse, changed_copy)
             if pg:
                 with connect(warehouse, read_only=True) as con:
-                    newer = f"loaded_at > '{DAY_ONE.isoformat()}'"
-                    copied = pg.copy_raw(con, ["deals", *ACTIVITIES], quotas, where=newer)
+                    copied = pg.copy_raw(con, CHANGED_TABLES, quotas, where=NEWER)
                 print(f"copied and merged the {copied:,} changed records into Postgres")
                 if snapshots:
                     pg.snapshot(CHANGED_SNAPSHOT)
@@ -151,9 +198,14 @@ def main() -> int:
             shutil.copy(changed_copy, warehouse)
             if pg:
                 pg.recreate(CHANGED_SNAPSHOT)
+        if spark:
+            with connect(warehouse, read_only=True) as con:
+                written = spark.apply_changes(con, CHANGED_TABLES, DAY_TWO, NEWER)
+            if number == 1:
+                print(f"wrote the {written:,} changed records as Spark incremental batches")
         for engine in engines:
             label = f"round {number}: {engine} incremental"
-            incremental[engine] = dbt_build(data_dir, engine, pg, label)
+            incremental[engine] = dbt_build(data_dir, engine, sides.get(engine), label)
         for name, variant in variants:
             pg.recreate(RAW_SNAPSHOT)
             label = f"round {number}: {name} full"
@@ -195,7 +247,7 @@ def main() -> int:
                 f"{statistics.median(b['cpu'] for b in builds):.1f} s CPU, dbt peak "
                 f"{max(b['peak_gib'] for b in builds):.2f} GiB"
             )
-            if "server" in builds[0]:
+            if "server" in builds[0] and "temp_gib" in builds[0]:
                 server = [b["server"] for b in builds]
                 line += (
                     f"; server {statistics.median(s['cpu'] for s in server):.1f} s CPU, peak "
@@ -203,6 +255,12 @@ def main() -> int:
                     f"{max(s['rss_gib'] for s in server):.2f}, largest backend "
                     f"{max(s['backend_hwm_gib'] for s in server):.2f}), spilled "
                     f"{max(b['temp_gib'] for b in builds):.2f} GiB"
+                )
+            elif "server" in builds[0]:
+                server = [b["server"] for b in builds]
+                line += (
+                    f"; Spark driver + executors {statistics.median(s['cpu'] for s in server):.1f}"
+                    f" s CPU, peak PSS {max(s['pss_gib'] for s in server):.2f} GiB"
                 )
             if "duckdb" in results and name != "duckdb":
                 duck = [r[index] for r in results["duckdb"]]
@@ -213,6 +271,8 @@ def main() -> int:
             print(line)
     if pg and not args.keep:
         pg.drop(RAW_SNAPSHOT, CHANGED_SNAPSHOT)
+    if spark and not args.keep:
+        spark.drop()
     if not args.keep:
         shutil.rmtree(data_dir, ignore_errors=True)
     return 0
@@ -229,9 +289,10 @@ def load_average() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
 
 
-def dbt_build(data_dir: Path, engine: str, pg, label: str, variant: dict | None = None) -> dict:
+def dbt_build(data_dir: Path, engine: str, side, label: str, variant: dict | None = None) -> dict:
     """Run `dbt build` as the pipeline does; print and return its wall and CPU seconds, peak
-    memory and, on Postgres, the server's."""
+    memory and, on Postgres and Spark (`side`: pg_side.PostgresSide or spark_side.SparkSide),
+    the server's."""
     env = os.environ | {
         # As dagster-dbt runs dbt: no anonymous usage events, the log as JSON events on stdout.
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -246,8 +307,8 @@ def dbt_build(data_dir: Path, engine: str, pg, label: str, variant: dict | None 
     }
     variant = dict(variant or {})
     threads = variant.pop("threads", None)
-    if engine == "postgres":
-        env |= pg.dbt_environment(data_dir, data_dir / "quotas.csv")
+    if side is not None:
+        env |= side.dbt_environment(data_dir, data_dir / "quotas.csv")
         if variant:  # server settings for dbt's sessions (libpq reads PGOPTIONS)
             env["PGOPTIONS"] = " ".join(f"-c {k}={v}" for k, v in variant.items())
     # One per engine (and shared by its builds), so a build parses only what changed.
@@ -274,21 +335,24 @@ def dbt_build(data_dir: Path, engine: str, pg, label: str, variant: dict | None 
     name = label.replace(" ", "_").replace(":", "").replace("[", "_").replace("]", "")
     events = data_dir / "logs" / f"{name.replace(',', '_').replace('=', '-')}.jsonl"
     events.parent.mkdir(exist_ok=True)
-    server, spilled = None, 0
+    server, spilled, spark = None, 0, None
     if engine == "postgres":
         from pg_side import ServerSampler
 
-        server, spilled = ServerSampler(pg.postmaster), pg.temp_bytes()
-        server.__enter__()
-    started = time.perf_counter()
-    try:
+        server, spilled = ServerSampler(side.postmaster), side.temp_bytes()
+    elif engine == "spark":
+        from spark_side import SparkMonitor
+
+        server, spark = side.sampler(), SparkMonitor()
+    with contextlib.ExitStack() as measuring:
+        for measure in (server, spark):
+            if measure:
+                measuring.enter_context(measure)
+        started = time.perf_counter()
         with events.open("w") as stdout:
             process = subprocess.Popen(command, env=env, cwd=DBT_PROJECT, stdout=stdout)
             returncode, cpu, peak_gib = wait_measured(process)
         elapsed = time.perf_counter() - started
-    finally:
-        if server:
-            server.__exit__(None, None, None)
     if returncode:
         raise SystemExit(f"dbt build ({label}) failed with exit code {returncode}; see {events}")
     nodes, dbt_elapsed = node_times(events)
@@ -297,15 +361,17 @@ def dbt_build(data_dir: Path, engine: str, pg, label: str, variant: dict | None 
         f"{peak_gib:.1f} GiB (dbt's own count: {dbt_elapsed:.1f} s)"
     )
     result = {"wall": elapsed, "cpu": cpu, "peak_gib": peak_gib, "nodes": nodes}
-    if server:
+    if engine == "postgres":
         result["server"] = server.summary()
-        result["temp_gib"] = (pg.temp_bytes() - spilled) / 2**30
+        result["temp_gib"] = (side.temp_bytes() - spilled) / 2**30
         s = result["server"]
         print(
             f"  Postgres server: {s['cpu']:.1f} s CPU, peak PSS {s['pss_gib']:.2f} GiB "
             f"(RSS sum {s['rss_gib']:.2f} GiB, largest backend {s['backend_hwm_gib']:.2f} GiB), "
             f"spilled {result['temp_gib']:.2f} GiB to temporary files"
         )
+    if engine == "spark":
+        result |= spark_summary(server, spark, nodes, elapsed, dbt_elapsed)
     by_kind: dict[str, float] = {}
     for unique_id, seconds in nodes.items():
         kind = unique_id.split(".")[0]
@@ -313,6 +379,45 @@ def dbt_build(data_dir: Path, engine: str, pg, label: str, variant: dict | None 
     print("  by kind: " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(by_kind.items())))
     for unique_id, seconds in sorted(nodes.items(), key=lambda n: -n[1])[:8]:
         print(f"  {seconds:7.1f} s  {unique_id}")
+    return result
+
+
+def spark_summary(server, monitor, nodes: dict, wall: float, dbt_elapsed: float) -> dict:
+    """Print where a Spark build's time went; return the server's and Spark's figures."""
+    result = {}
+    if server:
+        result["server"] = s = server.summary()
+        print(
+            f"  Spark driver + executors: {s['cpu']:.1f} s CPU, peak PSS {s['pss_gib']:.2f} GiB "
+            f"(RSS sum {s['rss_gib']:.2f} GiB; other sessions on the server count too)"
+        )
+    node_sum = sum(nodes.values())
+    print(
+        f"  dbt: {len(nodes)} nodes, their times sum to {node_sum:.1f} s "
+        f"({node_sum / len(nodes):.2f} s a node) in {dbt_elapsed:.1f} s of running them, "
+        f"{wall - dbt_elapsed:.1f} s of the wall time before and after (start-up, parse)"
+    )
+    spark = monitor.summary() if monitor else None
+    if spark:
+        result["spark"] = spark
+        idle = spark["statements"] - spark["statements_with_jobs"]
+        outside = spark["statement_s"] - spark["job_s"]
+        print(
+            f"  Spark (REST API{', incomplete: the UI dropped some' if spark['incomplete'] else ''}"
+            f"): {spark['statements']} statements, {spark['statement_s']:.1f} s in all; "
+            f"{idle} ran no job (DDL, metastore: "
+            f"{spark['statement_s'] - spark['statements_with_jobs_s']:.1f} s, "
+            f"{(spark['statement_s'] - spark['statements_with_jobs_s']) / max(idle, 1):.2f} s "
+            f"each); {spark['jobs']} jobs {spark['job_s']:.1f} s, {outside:.1f} s of "
+            f"statements outside jobs (planning, metastore, commits)"
+        )
+        print(
+            f"  Spark stages: {spark['stages']} ({spark['skipped_stages']} skipped), "
+            f"{spark['tasks']} tasks, executor run {spark['executor_run_s']:.1f} s (CPU "
+            f"{spark['executor_cpu_s']:.1f} s, GC {spark['gc_s']:.1f} s), input "
+            f"{spark['input_gib']:.2f} GiB, shuffle read {spark['shuffle_read_gib']:.2f} GiB, "
+            f"write {spark['shuffle_write_gib']:.2f} GiB, spilled {spark['spilled_gib']:.2f} GiB"
+        )
     return result
 
 

@@ -405,7 +405,8 @@ class SparkError(RuntimeError):
 class SparkWarehouse(Warehouse):
     """Spark through its Thrift Server (CRM_KPI_SPARK_THRIFT) for SQL: dbt, the checks, the
     publication. The raw layer is Parquet files the sync writes in `raw_dir` and Spark reads
-    as tables, since a Thrift insert of a page costs seconds:
+    as tables: a Thrift insert of a 100-record page took 0.24 s, a Parquet file of 5,000 records
+    and its refresh 0.19 s, 60x less per record (bench/spark_side.py --insert-vs-files):
 
     - an object's table is a view of its batches' table (`_batches_<object>`, a folder of
       files): each sync's commit is one file, `batch-<synced_at>-<mode>.parquet`, renamed into
