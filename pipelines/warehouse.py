@@ -8,6 +8,7 @@ adapter.dispatch macros (dbt_project/macros/).
 """
 
 import io
+import logging
 import os
 import re
 from contextlib import contextmanager
@@ -425,10 +426,17 @@ class SparkWarehouse(Warehouse):
     LANDING_FILE = ".landing.duckdb"  # hidden from Spark, like every name starting with '.'
 
     def __init__(self, address: str, schema_prefix: str, raw_dir: Path):
-        from pyhive import hive
-        from thrift.transport.TTransport import TTransportException
+        try:
+            from pyhive import hive
+            from thrift.transport.TTransport import TTransportException
+        except ImportError:
+            raise ConfigError(
+                "CRM_KPI_WAREHOUSE=spark needs dbt-spark and PyHive: pip install 'crm-kpi[spark]'"
+            ) from None
 
         super().__init__(schema_prefix)
+        # Thrift logs each refused connection at ERROR too: the ConfigError below says it once.
+        logging.getLogger("thrift.transport.TSocket").setLevel(logging.CRITICAL)
         host, port = address.rsplit(":", 1)
         self.raw_dir = raw_dir
         self._landing: DuckDBWarehouse | None = None

@@ -199,7 +199,7 @@ def run_here(env: dict[str, str], full_refresh: bool = False) -> RunOutcome:
     return outcome
 
 
-def run_side_by_side(*runs: tuple[dict[str, str], list[str]]) -> None:
+def run_side_by_side(*runs: tuple[dict[str, str], list[str]], timeout: float = 300) -> None:
     """`crm-kpi run` processes at once (one run leaves the second core idle much of the time).
 
     Their output goes to files beside the data directories: pipes left unread would stall them.
@@ -219,7 +219,11 @@ def run_side_by_side(*runs: tuple[dict[str, str], list[str]]) -> None:
             )
         started.append((process, output))
     for process, output in started:
-        process.wait(timeout=300)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()  # not left running, holding its warehouse, after the test
+            raise
         assert process.returncode == 0, output.read_text()[-3000:]
 
 
