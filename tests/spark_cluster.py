@@ -82,6 +82,30 @@ def _wait_for(root: Path, name: str, port: int, deadline: float) -> None:
         time.sleep(0.5)
 
 
+# pyspark ships Hive's jars without hive-llap-common, yet Hive's FunctionRegistry references one
+# of its interfaces: the first Thrift session whose close initializes that registry fails with
+# NoClassDefFoundError LlapSigner$Signable (it failed dbt's first build once in a clean CI run;
+# Class.forName of the registry reproduces it every time). The interface, empty of meaning, is
+# all the registry needs: compiled here and put on the Thrift Server's class path.
+LLAP_SIGNER = """package org.apache.hadoop.hive.llap.security;
+public interface LlapSigner {
+  interface Signable {
+    void setSignInfo(int masterKeyId);
+    byte[] serialize() throws java.io.IOException;
+  }
+}
+"""
+
+
+def _llap_signer_classes(root: Path) -> Path:
+    classes = root / "llap-signer"
+    if not (classes / "org/apache/hadoop/hive/llap/security/LlapSigner$Signable.class").exists():
+        source = root / "tmp" / "LlapSigner.java"
+        source.write_text(LLAP_SIGNER)
+        subprocess.run(["javac", "-d", str(classes), str(source)], check=True)
+    return classes
+
+
 def start(root: Path, thrift_port: int = 10000) -> str:
     """Start the cluster in `root` unless it runs; returns the Thrift Server's host:port."""
     root = root.resolve()
@@ -125,7 +149,8 @@ def start(root: Path, thrift_port: int = 10000) -> str:
     _spawn(
         root,
         "thrift",
-        [str(home / "bin" / "spark-submit"), "--class"]
+        [str(home / "bin" / "spark-submit"), "--driver-class-path", str(_llap_signer_classes(root))]
+        + ["--class"]
         + ["org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"]
         + [arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")]
         + ["--hiveconf", f"hive.server2.thrift.port={thrift_port}"]
