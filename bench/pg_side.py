@@ -206,6 +206,7 @@ class ServerSampler:
         self.ticks = os.sysconf("SC_CLK_TCK")
 
     def processes(self) -> list[int]:
+        """The sampled process and the children of `parent()`."""
         pids = [self.postmaster]
         for entry in os.scandir("/proc"):
             if entry.name.isdigit():
@@ -213,9 +214,12 @@ class ServerSampler:
                     stat = Path(entry.path, "stat").read_text()
                 except OSError:
                     continue
-                if int(stat.rsplit(")", 1)[1].split()[1]) == self.postmaster:
+                if int(stat.rsplit(")", 1)[1].split()[1]) == self.parent():
                     pids.append(int(entry.name))
         return pids
+
+    def parent(self) -> int:
+        return self.postmaster  # its backends
 
     def sample(self) -> None:
         pss = rss = 0

@@ -186,17 +186,8 @@ class ClusterSampler(ServerSampler):
         super().__init__(driver)
         self.worker = worker
 
-    def processes(self) -> list[int]:
-        pids = [self.postmaster]
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                try:
-                    stat = Path(entry.path, "stat").read_text()
-                except OSError:
-                    continue
-                if int(stat.rsplit(")", 1)[1].split()[1]) == self.worker:
-                    pids.append(int(entry.name))
-        return pids
+    def parent(self) -> int:
+        return self.worker  # the executors
 
 
 class SparkMonitor:

@@ -7,6 +7,7 @@ Dagster's imports. Reads the settings from the environment, as the CLI does.
 `kill_mid_sync` runs a sync (this one, or the CLI's) and kills it with SIGKILL part way.
 """
 
+import os
 import signal
 import subprocess
 import sys
@@ -18,6 +19,21 @@ from pipelines.crm_sources import crm_source
 from pipelines.raw_sync import SyncProgress
 from pipelines.settings import load_settings
 from pipelines.warehouse import claim_for_crm, connect_warehouse
+
+
+def sync_env(crm, data_dir: Path, **settings: str) -> dict[str, str]:
+    """This process's environment pointed at the demo CRM `crm`, writing into `data_dir`."""
+    return {
+        **os.environ,
+        "HUBSPOT_BASE_URL": crm.url,
+        "HUBSPOT_ACCESS_TOKEN": crm.token,
+        "CRM_KPI_DATA_DIR": str(data_dir),
+        # The injected delays pace the sync, not the request budget (see conftest.point_at).
+        "CRM_KPI_RATE_LIMIT": "5000",
+        "CRM_KPI_SEARCH_RATE_LIMIT": "100",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        **settings,
+    }
 
 
 def kill_mid_sync(

@@ -35,7 +35,7 @@ from pipelines.settings import load_settings
 from . import postgres_cluster
 from .conftest import TOKEN
 from .kpi_oracle import rep_weekly
-from .sync_process import kill_mid_sync
+from .sync_process import kill_mid_sync, sync_env
 from .test_pipeline import assert_rep_weekly_published
 from .test_salesforce_pipeline import (
     CONFIG_PREFIXES,
@@ -444,16 +444,7 @@ def test_kill_9_of_a_sync_writing_postgres_loses_and_duplicates_nothing(
     fresh_crm, tmp_path, postgres_url, kill_after_requests
 ):
     url = database(postgres_url, f"killed_{kill_after_requests}")
-    env = {
-        **os.environ,
-        "HUBSPOT_BASE_URL": fresh_crm.url,
-        "HUBSPOT_ACCESS_TOKEN": TOKEN,
-        "CRM_KPI_DATA_DIR": str(tmp_path),
-        "CRM_KPI_RATE_LIMIT": "5000",
-        "CRM_KPI_SEARCH_RATE_LIMIT": "100",
-        "PYTHONPATH": str(ROOT),
-        **on_postgres(url),
-    }
+    env = sync_env(fresh_crm, tmp_path, **on_postgres(url))
     command = [str(ROOT / "tests" / "sync_process.py")]
     kill_mid_sync(fresh_crm, command, env, tmp_path, kill_after_requests)
 

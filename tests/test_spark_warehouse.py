@@ -31,7 +31,7 @@ from demo_crm.salesforce.server import DemoSalesforceServer
 from pipelines.runner import ExitCode, RunOutcome
 
 from .conftest import TOKEN
-from .sync_process import kill_mid_sync
+from .sync_process import kill_mid_sync, sync_env
 from .test_postgres_warehouse import (
     LENIENT,
     MARTS,
@@ -295,16 +295,7 @@ def test_a_reader_in_a_loop_sees_only_complete_tables_and_no_error(runs):
 
 
 def test_kill_9_of_a_sync_writing_spark_loses_and_duplicates_nothing(fresh_crm, tmp_path):
-    env = {
-        **os.environ,
-        "HUBSPOT_BASE_URL": fresh_crm.url,
-        "HUBSPOT_ACCESS_TOKEN": TOKEN,
-        "CRM_KPI_DATA_DIR": str(tmp_path),
-        "CRM_KPI_RATE_LIMIT": "5000",
-        "CRM_KPI_SEARCH_RATE_LIMIT": "100",
-        "PYTHONPATH": str(ROOT),
-        **on_spark("killed"),
-    }
+    env = sync_env(fresh_crm, tmp_path, **on_spark("killed"))
     command = [str(ROOT / "tests" / "sync_process.py")]
     kill_mid_sync(fresh_crm, command, env, tmp_path, 150)
 

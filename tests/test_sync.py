@@ -2,7 +2,6 @@
 faults (429 storms, 5xx, broken bodies, kill -9) lose and duplicate nothing."""
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from pipelines.hubspot.sync import sync_crm
 from pipelines.warehouse import connect
 
 from .conftest import TOKEN
-from .sync_process import kill_mid_sync
+from .sync_process import kill_mid_sync, sync_env
 
 
 def sync_into(db, crm, full_refresh=False, extra_properties=None, **client_options):
@@ -205,20 +204,11 @@ SYNC_PROCESS = Path(__file__).with_name("sync_process.py")
 def test_kill_9_mid_sync_loses_and_duplicates_nothing(
     fresh_crm, tmp_path, incremental, kill_after_requests, command
 ):
-    env = {
-        **os.environ,
-        "HUBSPOT_BASE_URL": fresh_crm.url,
-        "HUBSPOT_ACCESS_TOKEN": TOKEN,
-        "CRM_KPI_DATA_DIR": str(tmp_path),
-        # The injected delays pace the sync, not the request budget (see conftest.point_at).
-        "CRM_KPI_RATE_LIMIT": "5000",
-        "CRM_KPI_SEARCH_RATE_LIMIT": "100",
-    }
+    env = sync_env(fresh_crm, tmp_path)
     db = tmp_path / "warehouse.duckdb"
     if incremental:
         sync_into(db, fresh_crm)
         simulate_day(fresh_crm.crm, change_share=0.2)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
     kill_mid_sync(fresh_crm, command, env, tmp_path, kill_after_requests)
 
     sync_into(db, fresh_crm)
