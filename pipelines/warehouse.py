@@ -403,6 +403,16 @@ class SparkError(RuntimeError):
     """A statement the Spark Thrift Server refused, with Spark's message."""
 
 
+# Every Spark session's settings, whatever the server's defaults; dbt's sessions get the same
+# (dbt_project/profiles.yml). The Thrift Server applies only keys spelled `set:hiveconf:<key>`.
+SPARK_SESSION = {
+    # Instants cross the Thrift protocol without a zone: UTC both ways.
+    "set:hiveconf:spark.sql.session.timeZone": "UTC",
+    # Spark 4's default: an overflow or a division by zero is an error, not a null.
+    "set:hiveconf:spark.sql.ansi.enabled": "true",
+}
+
+
 class SparkWarehouse(Warehouse):
     """Spark through its Thrift Server (CRM_KPI_SPARK_THRIFT) for SQL: dbt, the checks, the
     publication. The raw layer is Parquet files the sync writes in `raw_dir` and Spark reads
@@ -441,14 +451,12 @@ class SparkWarehouse(Warehouse):
         self.raw_dir = raw_dir
         self._landing: DuckDBWarehouse | None = None
         try:
-            self.con = hive.connect(host=host, port=int(port))
+            self.con = hive.connect(host=host, port=int(port), configuration=SPARK_SESSION)
         except (TTransportException, OSError) as exc:
             raise ConfigError(
                 f"cannot connect to the Spark Thrift Server at {address} (CRM_KPI_SPARK_THRIFT): "
                 f"{exc}"
             ) from None
-        # Instants cross the Thrift protocol without a zone: make it UTC both ways.
-        self.execute("set spark.sql.session.timeZone = UTC")
 
     def execute(self, sql: str, params: dict[str, Any] | None = None):
         cursor = _SparkCursor(self.con.cursor())

@@ -144,7 +144,10 @@ def start(root: Path, thrift_port: int = 10000) -> str:
         "spark.ui.port": os.environ.get("SPARK_DRIVER_UI", "4040"),
         # Small data on two cores: Spark's default of 200 shuffle partitions is 200 tasks a join.
         "spark.sql.shuffle.partitions": os.environ.get("SPARK_SHUFFLE_PARTITIONS", "4"),
-        "spark.sql.session.timeZone": "UTC",
+        # Defaults a user's server may well have (its host's zone; Spark 3's non-ANSI mode), not
+        # the ones crm-kpi wants: every session of dbt and of the pipeline must set its own.
+        "spark.sql.session.timeZone": "America/New_York",
+        "spark.sql.ansi.enabled": "false",
     }
     _spawn(
         root,

@@ -29,6 +29,7 @@ import pytest
 from demo_crm import DemoCrmServer, generate_demo_data, simulate_day
 from demo_crm.salesforce.server import DemoSalesforceServer
 from pipelines.runner import ExitCode, RunOutcome
+from pipelines.warehouse import SparkError, SparkWarehouse
 
 from .conftest import TOKEN
 from .sync_process import kill_mid_sync, sync_env
@@ -100,7 +101,7 @@ def published(prefix: str, table: str) -> tuple[list[str], list[tuple]]:
 
 def plant_malformed_amount(store, other_than: str) -> str:
     """A HubSpot deal whose amount is no number: quarantined, never read as null (Spark's casts
-    turn bad text into null silently with ANSI mode off, as dbt-spark sets it). Salesforce's
+    turn bad text into null silently with ANSI mode off, Spark 3's default). Salesforce's
     Amount is a number: its API serves that deal's as null."""
     deal = next(
         d
@@ -336,3 +337,60 @@ def test_an_unreachable_thrift_server_is_one_clear_line_and_exit_2(tmp_path):
         "crm-kpi: cannot connect to the Spark Thrift Server at 127.0.0.1:9 (CRM_KPI_SPARK_THRIFT): "
         "Could not connect to any of [('127.0.0.1', 9)]"
     ]
+
+
+def dbt_show(tmp_path: Path, warehouse: str, select: str) -> subprocess.CompletedProcess:
+    """`dbt show --inline select` through the project's profile for `warehouse`."""
+    dbt = str(Path(sys.executable).with_name("dbt"))
+    host, port = THRIFT.rsplit(":", 1)
+    return subprocess.run(
+        [dbt, "--quiet", "show", "--output", "json", "--inline", select, "--profiles-dir", "."]
+        + ["--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+        env=os.environ
+        | {"CRM_KPI_WAREHOUSE": warehouse, "CRM_KPI_DATA_DIR": str(tmp_path)}
+        | {"CRM_KPI_SPARK_HOST": host, "CRM_KPI_SPARK_PORT": port},
+        cwd=ROOT / "dbt_project",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("warehouse", ["duckdb", "spark"])
+def test_strict_cast_is_an_error_on_crm_text_that_is_no_value_not_a_null(tmp_path, warehouse):
+    # dbt-spark's sessions are non-ANSI, where cast('abc' as bigint) is a silent null: the
+    # staging models' casts of CRM text (call durations, stage orders, flags) must fail instead.
+    good = dbt_show(
+        tmp_path,
+        warehouse,
+        "select {{ strict_cast(\"'42'\", 'bigint') }} as duration,"
+        " {{ strict_cast('cast(null as varchar(8))', 'bigint') }} as missing,"
+        " {{ strict_cast(\"'false'\", 'boolean') }} as is_closed",
+    )
+    assert good.returncode == 0, good.stdout
+    assert json.loads(good.stdout)["show"] == [
+        {"duration": 42, "missing": None, "is_closed": False}
+    ]
+
+    bad = dbt_show(tmp_path, warehouse, "select {{ strict_cast(\"'12 min'\", 'bigint') }} as d")
+    assert bad.returncode != 0, bad.stdout
+    assert "Could not convert" in bad.stdout and "'12 min'" in bad.stdout, bad.stdout
+
+
+def test_sessions_are_in_utc_and_ansi_mode_whatever_the_servers_defaults(tmp_path):
+    # The test cluster defaults to America/New_York and ANSI off (tests/spark_cluster.py).
+    probe = "select current_timezone(), cast('no number' as int)"
+    server = spark_cursor()
+    server.execute(probe)
+    assert server.fetchall() == [("America/New_York", None)]
+
+    pipeline = SparkWarehouse(THRIFT, f"{SESSION}session_", tmp_path)
+    with pytest.raises(SparkError, match="CAST_INVALID_INPUT"):
+        pipeline.execute(probe)
+    assert pipeline.execute("select current_timezone()").fetchall() == [("UTC",)]
+    pipeline.close()
+
+    shown = dbt_show(tmp_path, "spark", "select current_timezone() as zone")
+    assert json.loads(shown.stdout)["show"] == [{"zone": "UTC"}], shown.stdout
+    overflow = dbt_show(tmp_path, "spark", "select cast(2147483647 as int) + 1 as n")
+    assert overflow.returncode != 0 and "ARITHMETIC_OVERFLOW" in overflow.stdout, overflow.stdout

@@ -61,9 +61,10 @@
 
 
 -- `expression` (CRM text) as `data_type`, failing the build on a value that is not one, as a
--- plain cast does on DuckDB and Postgres. Spark's cast (ANSI mode off, as dbt-spark sets it)
--- would read it as null instead and the bad value would pass unseen: there raise_error stops
--- the query and names the value. Use try_cast where a bad value must be kept and quarantined.
+-- plain cast does on DuckDB and Postgres. Spark's cast with ANSI mode off (Spark 3's default,
+-- and what dbt-spark asks for) reads it as null instead and the bad value passes unseen: there,
+-- whatever the mode, raise_error stops the query and names the value. Use try_cast where a bad
+-- value must be kept and quarantined.
 {% macro strict_cast(expression, data_type) -%}
     {{ return(adapter.dispatch('strict_cast', 'crm_kpi')(expression, data_type)) }}
 {%- endmacro %}
