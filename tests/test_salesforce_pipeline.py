@@ -392,9 +392,11 @@ def weekly(data_dir: Path) -> dict:
 
 
 def open_pipeline(data_dir: Path) -> dict:
+    """kpi_open_pipeline by (pipeline, stage), as floats like the oracle's (pytest.approx cannot
+    subtract a float from a Decimal)."""
     return {
         (r["pipeline_label"], r["stage_label"]): {
-            c: r[c] for c in ("open_deals", "open_amount", "weighted_amount")
+            c: float(r[c]) for c in ("open_deals", "open_amount", "weighted_amount")
         }
         for r in published(data_dir, "kpi_open_pipeline")
     }
@@ -621,9 +623,7 @@ def test_a_deal_deleted_during_the_day_leaves_the_pipeline_and_weekly_kpis(runs)
     now, if_kept = oracle.open_pipeline(runs.rows), oracle.open_pipeline(revived)
     assert if_kept[key]["open_deals"] == now.get(key, {}).get("open_deals", 0) + 1
     got = open_pipeline(runs.a).get(key, {"open_deals": 0, "open_amount": 0, "weighted_amount": 0})
-    assert {k: float(v) for k, v in got.items()} == pytest.approx(
-        now.get(key, dict.fromkeys(got, 0.0)), abs=0.011
-    )
+    assert got == pytest.approx(now.get(key, dict.fromkeys(got, 0.0)), abs=0.011)
     # Its creation week and every other table, through the oracle's rows without it.
     assert_same_non_zero(weekly(runs.a), oracle.rep_weekly(runs.rows, runs.as_of, "UTC"))
     assert oracle.rep_weekly(revived, runs.as_of, "UTC") != oracle.rep_weekly(
@@ -736,10 +736,8 @@ def test_an_opportunitys_own_probability_weights_its_amount(runs, zone_runs):
     )
     for data_dir in zone_runs.dirs.values():
         got = open_pipeline(data_dir)[key]
-        assert float(got["weighted_amount"]) == pytest.approx(
-            expected[key]["weighted_amount"], abs=0.011
-        )
-        assert float(got["weighted_amount"]) != pytest.approx(by_default, abs=0.011)
+        assert got["weighted_amount"] == pytest.approx(expected[key]["weighted_amount"], abs=0.011)
+        assert got["weighted_amount"] != pytest.approx(by_default, abs=0.011)
 
 
 # ---------- 7. invitees' copies and queues
