@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 from dagster import AssetKey, materialize
 
 from pipelines.dbt_assets import DBT_PROJECT_DIR, KEPT_DBT_RUN_FOLDERS, dbt_cli, kpi_models_for
@@ -137,3 +138,24 @@ def test_a_dbt_build_keeps_only_the_newest_run_folders(small_warehouse, tmp_path
     assert result.run_id in folders and (runs_dir / result.run_id / "dbt.log").exists()
     assert not planted[0].exists()  # the oldest go first
     assert not list((DBT_PROJECT_DIR / "target").glob(f"*{result.run_id[:7]}*"))
+
+
+def test_a_dbt_command_starts_one_process_and_opens_no_adapter_here(tmp_path, monkeypatch):
+    # dagster-dbt would first run `dbt --version` and open a dbt adapter in this process: 3.5 s
+    # of each build that nothing here uses (pipelines.dbt_assets.DbtCli).
+    started = []
+    popen = subprocess.Popen
+
+    def counted(args, **kwargs):
+        started.append(args)
+        return popen(args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(subprocess, "Popen", counted)
+        invocation = dbt_cli.cli(["debug", "--config-dir"], target_path=tmp_path)
+        invocation.wait()
+    assert [args[1:] for args in started] == [["debug", "--config-dir"]]
+    assert invocation.adapter is None
+    # The version it assumes is the one of the dbt it runs.
+    version = subprocess.run([dbt_cli.dbt_executable, "--version"], capture_output=True, text=True)
+    assert f"installed: {dbt_cli._cli_version}" in version.stdout
