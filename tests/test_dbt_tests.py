@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import duckdb
-import pytest
 from dagster import AssetKey, materialize
 
 from pipelines.dbt_assets import DBT_PROJECT_DIR, KEPT_DBT_RUN_FOLDERS, dbt_cli, kpi_models_for
@@ -150,10 +149,10 @@ def test_a_dbt_command_starts_one_process_and_opens_no_adapter_here(tmp_path, mo
         started.append(args)
         return popen(args, **kwargs)
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(subprocess, "Popen", counted)
-        invocation = dbt_cli.cli(["debug", "--config-dir"], target_path=tmp_path)
-        invocation.wait()
+    monkeypatch.setattr(subprocess, "Popen", counted)
+    invocation = dbt_cli.cli(["debug", "--config-dir"], target_path=tmp_path)
+    invocation.wait()
+    monkeypatch.undo()
     assert [args[1:] for args in started] == [["debug", "--config-dir"]]
     assert invocation.adapter is None
     # The version it assumes is the one of the dbt it runs.

@@ -612,8 +612,8 @@ def test_a_deal_deleted_during_the_day_leaves_the_pipeline_and_weekly_kpis(runs)
     assert not before["IsDeleted"] and after["IsDeleted"]
     # Day one counted it in its stage then; the day may have moved it before it was deleted, so
     # the stage it leaves is the one it was in when deleted.
-    org = oracle.Org(runs.day_one_rows, "UTC")
-    then = (org.pipeline_label(before), org.stage(before["StageName"])["MasterLabel"])
+    org_then = oracle.Org(runs.day_one_rows, "UTC")
+    then = (org_then.pipeline_label(before), org_then.stage(before["StageName"])["MasterLabel"])
     day_one = open_pipeline(runs.day_one)
     assert day_one[then] == pytest.approx(oracle.open_pipeline(runs.day_one_rows)[then], abs=0.011)
     org = oracle.Org(runs.rows, "UTC")
